@@ -1,0 +1,71 @@
+"""Cold-query benchmark: a whole new `diplosearch search --json` process, against the cost
+of merely importing sentence-transformers (what a naive CLI pays on every question).
+
+    python benchmarks/cold_query.py [--runs 15] [--seeds seeds] [--index index]
+
+Builds the index first if needed (not timed), runs each command once untimed to warm the
+OS file cache, then reports medians over --runs new processes, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+QUESTION = "what was said about the China-Kyrgyzstan-Uzbekistan railway"
+
+
+def timed(command: list[str], runs: int) -> list[float]:
+    subprocess.run(command, check=True, capture_output=True)  # warm the file cache
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--seeds", default="seeds")
+    parser.add_argument("--index", default="index")
+    args = parser.parse_args()
+
+    exe = shutil.which("diplosearch", path=str(Path(sys.executable).parent)) or "diplosearch"
+    corpus = ["--seeds", args.seeds, "--index", args.index]
+    subprocess.run([exe, "index", *corpus], check=True)
+
+    rows = {
+        "diplosearch search --json (new process)": timed(
+            [exe, "search", QUESTION, "--json", *corpus], args.runs
+        ),
+        'python -c "import sentence_transformers"': timed(
+            [sys.executable, "-c", "import sentence_transformers"], args.runs
+        ),
+    }
+    medians = {name: statistics.median(times) for name, times in rows.items()}
+    ours, naive = medians.values()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    print(f"\nmachine: {machine}, Python {platform.python_version()}")
+    print(f"runs: {args.runs} new processes each\n")
+    print("| command | median s | min s | max s |")
+    print("|---|---:|---:|---:|")
+    for name, times in rows.items():
+        print(f"| `{name}` | {medians[name]:.3f} | {min(times):.3f} | {max(times):.3f} |")
+    print(f"\nratio search / import sentence_transformers: {ours / naive:.1%}")
+    print(
+        f"targets: median <= 0.8 s: {'met' if ours <= 0.8 else 'MISSED'}; "
+        f"ratio <= 10%: {'met' if ours / naive <= 0.10 else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

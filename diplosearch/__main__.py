@@ -1,0 +1,3 @@
+from diplosearch.cli import main
+
+main()

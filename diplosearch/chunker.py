@@ -1,0 +1,296 @@
+"""Split a document into cited paragraph chunks.
+
+A chunk is a paragraph, or a sentence-aligned piece of a paragraph too long for the model's
+window (the model would otherwise truncate it silently). Every chunk keeps the citation of
+the paragraph it came from: paragraph number, line range, the sub-article it falls under
+and that report's date. Headlines that serve as a document's title or a sub-article's
+section are carried by every chunk below them instead of being chunks of their own (as
+chunks they crowd out the statements they summarise); every other paragraph is a chunk,
+so no text is dropped but page furniture (comment forms, share buttons).
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+from diplosearch import metadata
+
+#: Bump when the rules below change, so existing indexes are re-chunked.
+CHUNKER_VERSION = "1"
+
+#: A block whose lines (all but the last) are at most this long is hard-wrapped prose and is
+#: joined into one paragraph; otherwise each line is a paragraph of its own (as in files that
+#: separate paragraphs by single newlines).
+WRAP_WIDTH = 100
+
+_HAS_WORD_RE = re.compile(r"\w")
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One indexed passage and its citation."""
+
+    source: str
+    paragraph: int
+    part: int
+    parts: int
+    line_start: int
+    line_end: int
+    section: str | None
+    date: str | None
+    text: str
+
+    @property
+    def text_sha256(self) -> str:
+        """Key of the embedding cache: the same text is never embedded twice."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    @property
+    def id(self) -> str:
+        """Stable id: same source, position and text give the same id in every build."""
+        key = f"{self.source}\0{self.paragraph}\0{self.part}\0{self.text}"
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str
+    title: str | None
+    date: str | None
+    chunks: tuple[Chunk, ...]
+
+
+@dataclass
+class _Paragraph:
+    number: int
+    text: str
+    #: (offset in ``text``, 1-based line number) of every source line joined into ``text``.
+    lines: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def single_line(self) -> bool:
+        return len(self.lines) == 1
+
+    def line_of(self, offset: int) -> int:
+        starts = [start for start, _ in self.lines]
+        return self.lines[max(0, bisect.bisect_right(starts, offset) - 1)][1]
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as an editor numbers them: ``\\r\\n``, ``\\r`` and ``\\n`` each end one line."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _blocks(lines: list[str], skip: int | None) -> list[list[tuple[int, str]]]:
+    """Runs of non-blank lines, as (1-based line number, line)."""
+    blocks: list[list[tuple[int, str]]] = []
+    current: list[tuple[int, str]] = []
+    for index, line in enumerate(lines):
+        if index == skip or not line.strip():
+            if current:
+                blocks.append(current)
+                current = []
+            continue
+        current.append((index + 1, line))
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def _paragraphs(blocks: list[list[tuple[int, str]]]) -> list[_Paragraph]:
+    paragraphs: list[_Paragraph] = []
+
+    def add(run: list[tuple[int, str]]) -> None:
+        paragraph = _Paragraph(number=len(paragraphs) + 1, text="")
+        parts: list[str] = []
+        offset = 0
+        for lineno, line in run:
+            stripped = line.strip()
+            paragraph.lines.append((offset, lineno))
+            parts.append(stripped)
+            offset += len(stripped) + 1
+        paragraph.text = " ".join(parts)
+        paragraphs.append(paragraph)
+
+    for block in blocks:
+        wrapped = len(block) > 1 and all(len(line) <= WRAP_WIDTH for _, line in block[:-1])
+        run: list[tuple[int, str]] = []
+        for lineno, line in block:
+            # Markdown headings are paragraphs of their own even inside a wrapped block.
+            if not wrapped or metadata.markdown_heading(line) is not None:
+                if run:
+                    add(run)
+                    run = []
+                add([(lineno, line)])
+            else:
+                run.append((lineno, line))
+        if run:
+            add(run)
+    return paragraphs
+
+
+def _heading_text(paragraph: _Paragraph) -> str | None:
+    if not paragraph.single_line:
+        return None
+    md = metadata.markdown_heading(paragraph.text)
+    if md is not None:
+        return md
+    return paragraph.text if metadata.looks_like_heading(paragraph.text) else None
+
+
+@cache
+def _segmenter():  # pysbd is pure Python but builds many regexes: build it once.
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for span in _segmenter().segment(text):
+        start, end = span.start, span.end
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            spans.append((start, end))
+    return spans or [(0, len(text))]
+
+
+def _word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    return [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
+
+
+def _units(text: str, count: TokenCounter, limit: int) -> list[tuple[int, int, int]]:
+    """(start, end, tokens) units no longer than ``limit``: sentences, else words, else slices."""
+    units: list[tuple[int, int, int]] = []
+    for start, end in _sentence_spans(text):
+        tokens = count(text[start:end])
+        if tokens <= limit:
+            units.append((start, end, tokens))
+            continue
+        for word_start, word_end in _word_spans(text, start, end):
+            tokens = count(text[word_start:word_end])
+            if tokens <= limit:
+                units.append((word_start, word_end, tokens))
+                continue
+            # A "word" longer than the window (a URL, a run without spaces): every character
+            # is at most one word piece, so slices of ``limit`` characters always fit.
+            for piece in range(word_start, word_end, limit):
+                piece_end = min(piece + limit, word_end)
+                units.append((piece, piece_end, count(text[piece:piece_end])))
+    return units
+
+
+def split_spans(text: str, count: TokenCounter, limit: int) -> list[tuple[int, int]]:
+    """Character spans of ``text`` that each fit in ``limit`` tokens, cut at sentence ends.
+
+    Greedy packing sums the units' token counts; that equals the count of the joined text
+    for word-piece tokenizers, which split on whitespace before anything else.
+    """
+    if count(text) <= limit:
+        return [(0, len(text))]
+    spans: list[tuple[int, int]] = []
+    piece_start, piece_end, piece_tokens = None, 0, 0
+    for start, end, tokens in _units(text, count, limit):
+        if piece_start is not None and piece_tokens + tokens > limit:
+            spans.append((piece_start, piece_end))
+            piece_start = None
+        if piece_start is None:
+            piece_start, piece_tokens = start, 0
+        piece_end = end
+        piece_tokens += tokens
+    if piece_start is not None:
+        spans.append((piece_start, piece_end))
+    return spans
+
+
+def _document_dates(text: str, header_date: str | None) -> tuple[dt.date | None, dt.date | None]:
+    """(publication date, reference date for undated datelines)."""
+    if header_date:
+        date = metadata.parse_iso(header_date)
+        return date, date
+    return None, metadata.first_full_date(text)
+
+
+def parse_document(source: str, text: str, count_tokens: TokenCounter, max_tokens: int) -> Document:
+    """Chunk one document. ``count_tokens`` and ``max_tokens`` describe the model's window
+    (word pieces, special tokens excluded)."""
+    lines = split_lines(text)
+    header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
+    header = metadata.parse_header(lines[header_index]) if header_index is not None else None
+    paragraphs = _paragraphs(_blocks(lines, header_index if header else None))
+
+    # The article ends where a web page's comment form begins; furniture is dropped.
+    for index, paragraph in enumerate(paragraphs):
+        if metadata.starts_comment_form(paragraph.text):
+            paragraphs = paragraphs[:index]
+            break
+    paragraphs = [p for p in paragraphs if not metadata.is_boilerplate(p.text)]
+
+    header_date, header_title = header if header else (None, "")
+    publication, reference = _document_dates(text, header_date)
+    datelines = [metadata.parse_dateline(p.text) for p in paragraphs]
+
+    # A one-word header title ("Politics") is a desk label; the headline is then the first
+    # paragraph when it looks like one.
+    title: str | None = header_title if len(header_title.split()) > 1 else None
+    first_heading = _heading_text(paragraphs[0]) if paragraphs else None
+    title_paragraph = None
+    if title is None and first_heading is not None:
+        title, title_paragraph = first_heading, paragraphs[0].number
+    title = title or header_title or None
+
+    if publication is None:
+        publication = next(
+            (
+                metadata.resolve_dateline(d, reference)
+                for d in datelines
+                if d is not None and d.opens_story
+            ),
+            None,
+        )
+    doc_date = publication.isoformat() if publication else None
+
+    chunks: list[Chunk] = []
+    section: str | None = None
+    section_date = doc_date
+    for index, paragraph in enumerate(paragraphs):
+        # A headline followed by a dateline opens a report of its own (a digest's sub-article).
+        following = datelines[index + 1] if index + 1 < len(datelines) else None
+        heading = _heading_text(paragraph) if index > 0 else None
+        if heading is not None and following is not None and following.opens_story:
+            section = heading
+            resolved = metadata.resolve_dateline(following, reference)
+            section_date = resolved.isoformat() if resolved else doc_date
+            continue  # shown as the section of every chunk below it, not a chunk itself
+        if heading is not None and metadata.markdown_heading(paragraph.text) is not None:
+            section, section_date = heading, doc_date
+            continue
+        if paragraph.number == title_paragraph or not _HAS_WORD_RE.search(paragraph.text):
+            continue
+        spans = split_spans(paragraph.text, count_tokens, max_tokens)
+        for part, (start, end) in enumerate(spans, start=1):
+            chunks.append(
+                Chunk(
+                    source=source,
+                    paragraph=paragraph.number,
+                    part=part,
+                    parts=len(spans),
+                    line_start=paragraph.line_of(start),
+                    line_end=paragraph.line_of(end - 1),
+                    section=section,
+                    date=section_date,
+                    text=paragraph.text[start:end],
+                )
+            )
+    return Document(source=source, title=title, date=doc_date, chunks=tuple(chunks))

@@ -1,0 +1,188 @@
+"""Command line: parse, call the engine, render. Errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from diplosearch import __version__, render
+from diplosearch.engine import Engine
+from diplosearch.errors import DiplosearchError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DiplosearchError as exc:
+            click.echo(f"diplosearch: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+class _ProgressBar:
+    """Adapts the engine's ``progress(done, total)`` callback to a click progress bar."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=total, label=f"embedding {total} chunks", file=sys.stderr
+            )
+            self._bar.__enter__()
+        self._bar.update(done - self._bar.pos)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+def _corpus_options(command: Any) -> Any:
+    command = click.option(
+        "--index",
+        "index_dir",
+        envvar="DIPLOSEARCH_INDEX",
+        default="index",
+        show_default=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Index folder (env DIPLOSEARCH_INDEX).",
+    )(command)
+    return click.option(
+        "--seeds",
+        envvar="DIPLOSEARCH_SEEDS",
+        default="seeds",
+        show_default=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Corpus folder of .txt/.md documents (env DIPLOSEARCH_SEEDS).",
+    )(command)
+
+
+def _run_with_progress(call: Any) -> Any:
+    bar = _ProgressBar()
+    try:
+        return call(bar)
+    finally:
+        bar.close()
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="diplosearch")
+def cli() -> None:
+    """Semantic search over news and diplomatic reporting, with cited passages.
+
+    Documents in the corpus folder are split into paragraphs, embedded and indexed; a
+    search returns the passages that answer a question, each cited by file, lines,
+    paragraph, title and date. The index follows the corpus: changed files are re-indexed
+    before the next search.
+    """
+
+
+@cli.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option(
+    "-k",
+    "--top",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of passages to return.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option(
+    "--no-refresh",
+    is_flag=True,
+    help="Answer from the index as built, even if the corpus changed since.",
+)
+@_corpus_options
+def search(
+    query: tuple[str, ...], top: int, as_json: bool, no_refresh: bool, seeds: Path, index_dir: Path
+) -> None:
+    """Find the passages that answer QUERY, best first, with citations.
+
+    Example: diplosearch search "what was said about the China-Kyrgyzstan-Uzbekistan railway"
+    """
+    text = " ".join(query).strip()
+    if not text:
+        raise click.UsageError("the query is empty")
+    engine = Engine(seeds, index_dir)
+    response = _run_with_progress(
+        lambda bar: engine.search(text, top, refresh=not no_refresh, progress=bar)
+    )
+    if response.refreshed:
+        click.echo(render.refresh(response.refreshed), err=True)
+    if response.stale:
+        click.echo(
+            f"diplosearch: warning: corpus changed since the index was built "
+            f"({render.changes(response.stale)}); answering from the old index",
+            err=True,
+        )
+    if response.searched != text:
+        click.echo(f"searching for: {response.searched}", err=True)
+    if as_json:
+        click.echo(json.dumps(response.to_json(), ensure_ascii=False, indent=2))
+        return
+    if not response.results:
+        click.echo("no passages found", err=True)
+        return
+    width = min(shutil.get_terminal_size((100, 24)).columns, 120)
+    click.echo("\n\n".join(render.result(item, width) for item in response.results))
+
+
+@cli.command()
+@click.option("--rebuild", is_flag=True, help="Re-chunk every document, not only the changed ones.")
+@_corpus_options
+def index(rebuild: bool, seeds: Path, index_dir: Path) -> None:
+    """Bring the index in step with the corpus (searches do this too).
+
+    Only changed files are re-chunked and only chunk texts never embedded before are
+    embedded; the new index replaces the old one atomically.
+    """
+    engine = Engine(seeds, index_dir)
+    report = _run_with_progress(lambda bar: engine.refresh(rebuild=rebuild, progress=bar))
+    if report is None:
+        click.echo("index is up to date", err=True)
+    else:
+        click.echo(render.refresh(report), err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_corpus_options
+def status(as_json: bool, seeds: Path, index_dir: Path) -> None:
+    """Show what is indexed, with which model, and whether the corpus changed since."""
+    state = Engine(seeds, index_dir).status()
+    if not as_json:
+        click.echo(render.status(state, seeds, index_dir))
+        return
+    manifest = state.manifest
+    changes = state.changes
+    payload = {
+        "seeds": str(seeds),
+        "index": str(index_dir),
+        "generation": manifest.generation if manifest else None,
+        "created": manifest.created if manifest else None,
+        "model": manifest.model if manifest else None,
+        "dimension": manifest.dimension if manifest else None,
+        "documents": len(manifest.sources) if manifest else 0,
+        "chunks": manifest.chunks if manifest else 0,
+        "fresh": bool(manifest) and not state.problem and not changes,
+        "problem": state.problem,
+        "changes": {
+            "added": list(changes.added),
+            "changed": list(changes.changed),
+            "removed": list(changes.removed),
+        }
+        if changes is not None
+        else None,
+    }
+    click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+
+
+def main() -> None:
+    cli(prog_name="diplosearch")

@@ -1,0 +1,131 @@
+"""The query encoder: the embedding model exported to ONNX and run without torch.
+
+``import sentence_transformers`` costs seconds (torch, transformers, scikit-learn). A query
+needs one forward pass of a small BERT, so it runs the same network exported to ONNX with
+onnxruntime and the model's own ``tokenizer.json``: same word pieces, same truncation, mean
+pooling and L2 normalisation, as sentence-transformers does. Export happens once per model,
+at index time, when torch is loaded anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diplosearch.errors import ModelError
+
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+META_FILE = "encoder.json"
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def export(transformer: Any, tokenizer_json: Path, target: Path, meta: dict[str, Any]) -> None:
+    """Export a Hugging Face encoder (``transformer``: its ``auto_model``) to ``target``.
+
+    Written to a temporary folder beside ``target`` and renamed into place, so a reader
+    never sees half an encoder; if another process won the race, its copy is kept.
+    """
+    import torch
+
+    class _LastHiddenState(torch.nn.Module):
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            return self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        example = torch.ones((2, 8), dtype=torch.long)
+        axes = {0: "batch", 1: "sequence"}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _LastHiddenState(transformer).eval(),
+                (example, torch.ones_like(example), torch.zeros_like(example)),
+                str(tmp / MODEL_FILE),
+                input_names=list(_INPUTS),
+                output_names=["last_hidden_state"],
+                dynamic_axes={**{name: axes for name in _INPUTS}, "last_hidden_state": axes},
+                opset_version=17,
+                dynamo=False,
+            )
+        _optimize(tmp / MODEL_FILE)
+        shutil.copyfile(tokenizer_json, tmp / TOKENIZER_FILE)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        for path in tmp.iterdir():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / META_FILE).exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _optimize(model: Path) -> None:
+    """Apply onnxruntime's graph optimisations once, offline, and keep the result: a query
+    process then loads the graph as is, which halves the encoder's start-up time."""
+    import onnxruntime
+
+    optimized = model.with_suffix(".optimized")
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(optimized)
+    onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    optimized.replace(model)
+
+
+class QueryEncoder:
+    """Embeds queries with onnxruntime; loads in a fraction of a second."""
+
+    def __init__(self, folder: Path) -> None:
+        try:
+            meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+            import onnxruntime
+            from tokenizers import Tokenizer
+
+            self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+            options = onnxruntime.SessionOptions()
+            options.log_severity_level = 3
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+            self.session = onnxruntime.InferenceSession(
+                str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime's errors share no base class but Exception
+            raise ModelError(f"cannot load the query encoder in {folder}: {exc}") from exc
+        self.dimension = int(meta["dimension"])
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(int(meta["max_seq_length"]))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Mean-pooled, L2-normalised float32 embeddings, shape ``(len(texts), dimension)``."""
+        encodings = self.tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        feeds = {name: np.zeros((len(texts), width), dtype=np.int64) for name in _INPUTS}
+        for row, encoding in enumerate(encodings):
+            n = len(encoding.ids)
+            feeds["input_ids"][row, :n] = encoding.ids
+            feeds["attention_mask"][row, :n] = encoding.attention_mask
+            feeds["token_type_ids"][row, :n] = encoding.type_ids
+        hidden = self.session.run(None, feeds)[0]
+        mask = feeds["attention_mask"][..., None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from diplosearch.engine import Engine
+from tests.fakes import HashingModel
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+
+
+@pytest.fixture
+def seeds(tmp_path: Path) -> Path:
+    """A private copy of the shipped corpus that a test may change."""
+    target = tmp_path / "seeds"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture
+def fake_engine(seeds: Path, tmp_path: Path) -> Engine:
+    return Engine(seeds, tmp_path / "index", HashingModel())
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(seeds, index) built once with the real model; tests must not change either."""
+    root = tmp_path_factory.mktemp("real")
+    seeds = root / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    Engine(seeds, root / "index").refresh()
+    return seeds, root / "index"

@@ -1,0 +1,50 @@
+"""A small deterministic embedding model for logic-only tests: no torch, and it counts."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+class HashingModel:
+    """Bag-of-words vectors from hashed words: similar texts get similar vectors."""
+
+    def __init__(self, name: str = "test/hashing", dimension: int = 64, max_tokens: int = 60):
+        self.name = name
+        self.dimension = dimension
+        self.max_tokens = max_tokens
+        self.embedded: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"{self.name}/{self.dimension}".encode()).hexdigest()[:16]
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dimension, dtype=np.float32)
+        for word in re.findall(r"\w+", text.lower()):
+            digest = hashlib.sha256(word.encode()).digest()
+            vector[digest[0] % self.dimension] += 1.0 if digest[1] % 2 else -1.0
+        norm = np.linalg.norm(vector)
+        return vector / norm if norm else vector
+
+    def embed(self, texts: Sequence[str], progress=None) -> np.ndarray:
+        self.embedded.extend(texts)
+        if progress:
+            progress(len(texts), len(texts))
+        return (
+            np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension))
+        )
+
+    def ensure_query_encoder(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "encoder.json").write_text("{}")
+
+    def embed_query(self, text: str, folder: Path) -> np.ndarray:
+        assert (folder / "encoder.json").exists()
+        return self._vector(text)

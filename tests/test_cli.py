@@ -1,0 +1,183 @@
+"""The command line: JSON contract, human output, errors as one line, help and README."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from diplosearch import store
+from diplosearch.cli import cli
+from tests.conftest import REPO
+
+RAILWAY_QUESTION = "what was said about the China-Kyrgyzstan-Uzbekistan railway"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def corpus_args(seeds: Path, index: Path) -> list[str]:
+    return ["--seeds", str(seeds), "--index", str(index)]
+
+
+@pytest.fixture
+def index_copy(real_index, tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of the real index and its corpus, for tests that change them."""
+    seeds, index = real_index
+    shutil.copytree(seeds, tmp_path / "seeds")
+    shutil.copytree(index, tmp_path / "index")
+    return tmp_path / "seeds", tmp_path / "index"
+
+
+def test_json_contract(real_index):
+    result = run("search", RAILWAY_QUESTION, "--json", "-k", "7", *corpus_args(*real_index))
+    assert result.exit_code == 0
+    payload = json.loads(result.stdout)  # exactly one JSON object
+    assert set(payload) == {"query", "results"}
+    assert payload["query"] == RAILWAY_QUESTION
+    results = payload["results"]
+    assert len(results) == 7
+    assert [r["rank"] for r in results] == list(range(1, 8))
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True)
+    seeds = real_index[0]
+    for r in results:
+        assert isinstance(r["score"], float)
+        assert (seeds / r["source"]).is_file()
+        assert r["title"] is None or isinstance(r["title"], str)
+        assert r["date"] is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}", r["date"])
+        assert isinstance(r["paragraph"], int) and r["paragraph"] >= 1
+        start, end = r["lines"]
+        assert 1 <= start <= end
+        lines = (seeds / r["source"]).read_text(encoding="utf-8").split("\n")
+        assert r["text"] in " ".join(line.strip() for line in lines[start - 1 : end])
+
+
+def test_human_output_cites_source_lines_title_and_date(real_index):
+    result = run("search", RAILWAY_QUESTION, "-k", "3", *corpus_args(*real_index))
+    assert result.exit_code == 0
+    out = result.stdout
+    assert re.search(
+        r"^ 1\. \d\.\d{3}  \S+\.txt:\d+  ¶\d+  (\d{4}-\d{2}-\d{2}|\(undated\))$", out, re.M
+    )
+    assert "003_605b4ee0f7fb2dfc.txt:27" in out
+    assert "Xi urges China, Kyrgyzstan to promote high-quality Belt and Road cooperation" in out
+    assert "2024-07-04" in out
+    assert " 3. " in out and " 4. " not in out
+    assert "searching for: the China-Kyrgyzstan-Uzbekistan railway" in result.stderr
+
+
+def test_env_vars_choose_corpus_and_index(real_index):
+    seeds, index = real_index
+    result = CliRunner().invoke(
+        cli,
+        ["search", "railway", "--json", "-k", "1"],
+        env={"DIPLOSEARCH_SEEDS": str(seeds), "DIPLOSEARCH_INDEX": str(index)},
+    )
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["results"]) == 1
+
+
+def test_add_edit_delete_followed_by_next_search(index_copy):
+    """Acceptance 2 end to end with the real model: no manual rebuild."""
+    seeds, index = index_copy
+    (seeds / "005_new.txt").write_text(
+        "Railway line agreed\n\n"
+        "TASHKENT, June 6 (Xinhua) -- Uzbek officials said construction of the "
+        "China-Kyrgyzstan-Uzbekistan railway will start on July 1, 2024.\n",
+        encoding="utf-8",
+    )
+    edited = next(seeds.glob("003_*.txt"))
+    edited.write_text(
+        edited.read_text(encoding="utf-8").replace(
+            "accelerate the construction of the China-Kyrgyzstan-Uzbekistan railway project",
+            "speed up the China-Kyrgyzstan-Uzbekistan railway, the flagship project",
+        ),
+        encoding="utf-8",
+    )
+    removed = next(seeds.glob("000_*.txt"))
+    removed.unlink()
+
+    result = run("search", RAILWAY_QUESTION, "--json", *corpus_args(seeds, index))
+    assert result.exit_code == 0, result.stderr
+    assert "(1 added, 1 changed, 1 removed)" in result.stderr
+    assert "2 embedded" in result.stderr  # the new paragraph and the edited one
+    results = json.loads(result.stdout)["results"]
+    sources = [r["source"] for r in results]
+    assert "005_new.txt" in sources
+    assert removed.name not in sources
+    assert any("the flagship project" in r["text"] for r in results)
+    new = next(r for r in results if r["source"] == "005_new.txt")
+    assert new["date"] == "2024-06-06" and new["title"] == "Railway line agreed"
+
+    status = run("status", "--json", *corpus_args(seeds, index))
+    assert json.loads(status.stdout)["fresh"] is True
+
+
+def test_status_text_and_json(index_copy):
+    seeds, index = index_copy
+    result = run("status", *corpus_args(seeds, index))
+    assert result.exit_code == 0
+    assert "sentence-transformers/all-MiniLM-L6-v2 (384-d" in result.stdout
+    assert "5 documents" in result.stdout and "up to date" in result.stdout
+    next(seeds.glob("002_*.txt")).unlink()
+    payload = json.loads(run("status", "--json", *corpus_args(seeds, index)).stdout)
+    assert payload["fresh"] is False
+    assert payload["changes"]["removed"] == ["002_8c99b24f35ad4fd7.txt"]
+    assert payload["documents"] == 5
+
+
+def test_index_command_is_idempotent(index_copy):
+    result = run("index", *corpus_args(*index_copy))
+    assert result.exit_code == 0
+    assert "up to date" in result.stderr
+
+
+def assert_one_line_error(result, code: int, fragment: str) -> None:
+    assert result.exit_code == code, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("diplosearch: error:"), result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_missing_corpus_is_one_line(tmp_path: Path):
+    result = run("search", "x", *corpus_args(tmp_path / "nope", tmp_path / "index"))
+    assert_one_line_error(result, 3, "corpus folder not found")
+
+
+def test_damaged_index_is_one_line_and_untouched(index_copy):
+    seeds, index = index_copy
+    vectors = index / store.IndexStore(index).current() / store.VECTORS
+    vectors.write_bytes(vectors.read_bytes()[:1000])
+    result = run("search", "railway", *corpus_args(seeds, index))
+    assert_one_line_error(result, 5, "unreadable vectors")
+    assert len(vectors.read_bytes()) == 1000  # the evidence is left for the user
+
+
+def test_missing_index_without_refresh_is_one_line(real_index, tmp_path: Path):
+    seeds, _ = real_index
+    result = run("search", "railway", "--no-refresh", *corpus_args(seeds, tmp_path / "none"))
+    assert_one_line_error(result, 4, "no index")
+
+
+@pytest.mark.parametrize("args", [["search", "  "], ["search", "x", "-k", "0"], ["search"]])
+def test_bad_arguments_are_usage_errors(args, real_index):
+    result = run(*args, *corpus_args(*real_index))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_every_command_has_help_and_is_in_readme():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert run("--help").exit_code == 0
+    for name, command in cli.commands.items():
+        result = run(name, "--help")
+        assert result.exit_code == 0
+        assert command.help and command.help.split("\n")[0] in result.stdout
+        assert f"diplosearch {name}" in readme, name

@@ -1,0 +1,234 @@
+"""Index life cycle with a counting model: incremental refresh, staleness, storage errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from diplosearch import store
+from diplosearch.engine import Engine
+from diplosearch.errors import (
+    CorpusError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+)
+from diplosearch.store import IndexStore, nearest
+from tests.fakes import HashingModel
+
+RAILWAY = "China-Kyrgyzstan-Uzbekistan railway"
+
+
+def texts_of(engine: Engine) -> list[str]:
+    loaded = engine.store.load(engine.model.name, engine.model.dimension)
+    return [c.text for c in loaded.chunks]
+
+
+def test_first_search_builds_then_fresh_index_is_reused(fake_engine: Engine):
+    model = fake_engine.model
+    response = fake_engine.search(RAILWAY, k=5)
+    assert response.refreshed is not None
+    total = response.refreshed.chunks
+    assert response.refreshed.embedded == len(set(texts_of(fake_engine))) == len(model.embedded)
+    assert total == len(texts_of(fake_engine)) > 150
+    again = fake_engine.search(RAILWAY, k=5)
+    assert again.refreshed is None
+    assert len(model.embedded) == response.refreshed.embedded  # nothing re-embedded
+    assert [r.chunk_id for r in again.results] == [r.chunk_id for r in response.results]
+
+
+def test_add_edit_delete_reembeds_exactly_the_changed_chunks(fake_engine: Engine, seeds: Path):
+    model = fake_engine.model
+    fake_engine.refresh()
+    before = set(texts_of(fake_engine))
+    model.embedded.clear()
+
+    (seeds / "005_new.txt").write_text(
+        "Railway talks resume\n\n"
+        "Ministers said the China-Kyrgyzstan-Uzbekistan railway will open in 2030.\n\n"
+        "They also discussed road freight.\n",
+        encoding="utf-8",
+    )
+    edited = next(seeds.glob("004_*.txt"))
+    text = edited.read_text(encoding="utf-8")
+    edited.write_text(
+        text.replace("Wang called on the two sides", "Wang urged the two sides"), encoding="utf-8"
+    )
+    removed = next(seeds.glob("000_*.txt"))
+    removed.unlink()
+
+    response = fake_engine.search(RAILWAY, k=50)
+    report = response.refreshed
+    assert report is not None
+    assert report.changes.added == ("005_new.txt",)
+    assert report.changes.changed == (edited.name,)
+    assert report.changes.removed == (removed.name,)
+
+    after = set(texts_of(fake_engine))
+    new_texts = after - before
+    assert len(new_texts) == 3  # two new paragraphs, one edited paragraph
+    assert sorted(model.embedded) == sorted(new_texts)
+    assert report.embedded == 3
+
+    sources = {r.source for r in response.results}
+    assert removed.name not in sources
+    assert "005_new.txt" in sources
+    assert any("Wang urged the two sides" in t for t in after)
+    assert not any("Wang called on the two sides" in t for t in after)
+
+
+def test_incremental_index_equals_from_scratch(fake_engine: Engine, seeds: Path, tmp_path: Path):
+    fake_engine.refresh()
+    path = next(seeds.glob("003_*.txt"))
+    path.write_text(path.read_text(encoding="utf-8") + "\nA closing paragraph.\n", encoding="utf-8")
+    fake_engine.refresh()
+    scratch = Engine(seeds, tmp_path / "scratch", HashingModel())
+    scratch.refresh()
+    incremental = fake_engine.store.load("test/hashing", 64)
+    full = scratch.store.load("test/hashing", 64)
+    assert incremental.chunks == full.chunks
+    assert incremental.manifest.sources == full.manifest.sources
+    n = full.faiss_index.ntotal
+    assert np.array_equal(
+        incremental.faiss_index.reconstruct_n(0, n), full.faiss_index.reconstruct_n(0, n)
+    )
+
+
+def test_status_reports_staleness(fake_engine: Engine, seeds: Path):
+    assert fake_engine.status().manifest is None
+    fake_engine.refresh()
+    state = fake_engine.status()
+    assert state.problem is None and not state.changes
+    assert len(state.manifest.sources) == 5
+    (seeds / "extra.md").write_text("# Extra\n\nSome words.\n", encoding="utf-8")
+    state = fake_engine.status()
+    assert state.changes.added == ("extra.md",)
+
+
+def test_no_refresh_answers_from_old_index_and_flags_it(fake_engine: Engine, seeds: Path):
+    fake_engine.refresh()
+    (seeds / "005_new.txt").write_text("Title\n\nThe railway opens soon.\n", encoding="utf-8")
+    response = fake_engine.search("railway", refresh=False)
+    assert response.refreshed is None
+    assert response.stale is not None and response.stale.added == ("005_new.txt",)
+    assert "005_new.txt" not in {r.source for r in response.results}
+
+
+def test_missing_index_without_refresh_is_a_typed_error(fake_engine: Engine):
+    with pytest.raises(IndexMissingError):
+        fake_engine.search("railway", refresh=False)
+
+
+def test_other_model_is_refused_then_rebuilt(seeds: Path, tmp_path: Path):
+    index = tmp_path / "index"
+    Engine(seeds, index, HashingModel()).refresh()
+    other = Engine(seeds, index, HashingModel(name="test/other", dimension=32))
+    with pytest.raises(IndexMismatchError):
+        other.search("railway", refresh=False)
+    assert other.status().problem.startswith("index was built with test/hashing (64-d)")
+    response = other.search("railway")
+    assert response.refreshed is not None and "built with test/hashing" in response.refreshed.reason
+    assert other.store.read_manifest().dimension == 32
+
+
+def test_format_version_mismatch_is_refused(fake_engine: Engine):
+    fake_engine.refresh()
+    manifest_path = fake_engine.store.root / fake_engine.store.current() / store.MANIFEST
+    data = json.loads(manifest_path.read_text())
+    data["format_version"] = 99
+    manifest_path.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match="format 99"):
+        fake_engine.search("railway", refresh=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        (store.CHUNKS, lambda p: p.write_text(p.read_text()[:-200])),
+        (store.CHUNKS, lambda p: p.write_text("\n".join(p.read_text().splitlines()[:-1]) + "\n")),
+        (store.VECTORS, lambda p: p.write_bytes(p.read_bytes()[:100])),
+        (store.MANIFEST, lambda p: p.write_text("{not json")),
+    ],
+)
+def test_damaged_index_is_a_typed_error(fake_engine: Engine, name, damage):
+    fake_engine.refresh()
+    damage(fake_engine.store.root / fake_engine.store.current() / name)
+    with pytest.raises(IndexCorruptError):
+        fake_engine.search("railway", refresh=False)
+
+
+def test_failed_build_leaves_last_good_index(fake_engine: Engine, seeds: Path, monkeypatch):
+    fake_engine.refresh()
+    before = fake_engine.search("railway", refresh=False)
+    live = fake_engine.store.current()
+    (seeds / "005_new.txt").write_text("Title\n\nThe railway opens soon.\n", encoding="utf-8")
+
+    real_write = store._write_file
+
+    def failing_write(path: Path, data: bytes) -> None:
+        if path.name == store.CHUNKS:
+            raise OSError(28, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(store, "_write_file", failing_write)
+    with pytest.raises(OSError):
+        fake_engine.refresh()
+    monkeypatch.undo()
+    assert fake_engine.store.current() == live
+    assert not [p for p in fake_engine.store.root.iterdir() if p.name.startswith(".tmp-")]
+    after = fake_engine.search("railway", refresh=False)
+    assert [r.chunk_id for r in after.results] == [r.chunk_id for r in before.results]
+
+
+def test_old_generations_are_pruned_keeping_the_previous(fake_engine: Engine, seeds: Path):
+    for i in range(4):
+        (seeds / f"n{i}.txt").write_text(f"Title\n\nParagraph {i}.\n", encoding="utf-8")
+        fake_engine.refresh()
+    generations = sorted(p.name for p in fake_engine.store.root.glob("gen-*"))
+    assert generations == ["gen-000003", "gen-000004"]
+    assert fake_engine.store.current() == "gen-000004"
+
+
+def test_empty_or_missing_corpus_is_a_typed_error(tmp_path: Path):
+    with pytest.raises(CorpusError, match="not found"):
+        Engine(tmp_path / "nope", tmp_path / "index", HashingModel()).search("x")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match=r"no \.txt or \.md"):
+        Engine(tmp_path / "empty", tmp_path / "index", HashingModel()).search("x")
+
+
+def test_k_larger_than_index_returns_every_chunk_once(fake_engine: Engine):
+    response = fake_engine.search("railway", k=10_000)
+    ids = [r.chunk_id for r in response.results]
+    assert len(ids) == len(set(ids)) == response.refreshed.chunks
+    assert [r.rank for r in response.results] == list(range(1, len(ids) + 1))
+
+
+def test_faiss_minus_one_labels_never_become_chunks():
+    """An IVF index probing one list returns label -1 for the slots it cannot fill."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(200, 8)).astype(np.float32)
+    quantizer = faiss.IndexFlatIP(8)
+    index = faiss.IndexIVFFlat(quantizer, 8, 8, faiss.METRIC_INNER_PRODUCT)
+    index.train(vectors)
+    index.add(vectors)
+    index.nprobe = 1
+    _, raw = index.search(vectors[:1], 200)
+    assert (raw == -1).any()  # the case exists
+    rows = nearest(index, vectors[0], 200)
+    assert rows and all(0 <= row < 200 for row, _ in rows)
+    assert len(rows) == int((raw >= 0).sum())
+
+
+def test_store_counts_are_checked(tmp_path: Path, fake_engine: Engine):
+    fake_engine.refresh()
+    folder = fake_engine.store.root / fake_engine.store.current()
+    data = json.loads((folder / store.MANIFEST).read_text())
+    data["chunks"] += 1
+    (folder / store.MANIFEST).write_text(json.dumps(data))
+    with pytest.raises(IndexCorruptError, match="disagrees"):
+        IndexStore(fake_engine.store.root).load("test/hashing", 64)
