@@ -12,7 +12,7 @@ import click
 
 from diplosearch import __version__, render
 from diplosearch.engine import Engine
-from diplosearch.errors import DiplosearchError
+from diplosearch.errors import DiplosearchError, IndexCorruptError
 
 
 class _Group(click.Group):
@@ -20,7 +20,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except DiplosearchError as exc:
-            click.echo(f"diplosearch: error: {exc}", err=True)
+            hint = ""
+            if isinstance(exc, IndexCorruptError):
+                hint = " (files left as they are; `diplosearch index --rebuild` writes a new index)"
+            click.echo(f"diplosearch: error: {exc}{hint}", err=True)
             ctx.exit(exc.exit_code)
 
 

@@ -163,30 +163,30 @@ class Engine:
             raise CorpusError(f"no .txt or .md documents in {self.seeds}")
         return sources
 
-    def status(self) -> Status:
-        sources = self._scan()
+    def _state(self, sources: dict[str, corpus.SourceFile]) -> Status:
+        """The index against ``sources``; an unreadable index raises, it is not rebuilt over."""
         try:
             manifest = self.store.read_manifest()
         except IndexMissingError:
-            return Status(manifest=None, changes=None, problem="no index has been built yet")
-        except (IndexCorruptError, IndexMismatchError) as exc:
+            return Status(manifest=None, changes=None, problem="no index yet")
+        except IndexMismatchError as exc:
             return Status(manifest=None, changes=None, problem=str(exc))
         changes = Changes.between(manifest.sources, sources)
         return Status(manifest=manifest, changes=changes, problem=self._incompatibility(manifest))
 
+    def status(self) -> Status:
+        sources = self._scan()
+        try:
+            return self._state(sources)
+        except IndexCorruptError as exc:
+            return Status(manifest=None, changes=None, problem=str(exc))
+
     def _needs_refresh(self, sources: dict[str, corpus.SourceFile]) -> str | None:
         """Why the index must be (re)built for ``sources``, or ``None`` when it is fresh."""
-        try:
-            manifest = self.store.read_manifest()
-        except IndexMissingError:
-            return "no index yet"
-        except IndexMismatchError as exc:
-            return str(exc)
-        problem = self._incompatibility(manifest)
-        if problem:
-            return problem
-        changes = Changes.between(manifest.sources, sources)
-        return "corpus changed" if changes else None
+        state = self._state(sources)
+        if state.problem:
+            return state.problem
+        return "corpus changed" if state.changes else None
 
     # -- building -----------------------------------------------------------------------
 

@@ -232,3 +232,16 @@ def test_store_counts_are_checked(tmp_path: Path, fake_engine: Engine):
     (folder / store.MANIFEST).write_text(json.dumps(data))
     with pytest.raises(IndexCorruptError, match="disagrees"):
         IndexStore(fake_engine.store.root).load("test/hashing", 64)
+
+
+def test_unreadable_manifest_is_refused_until_an_explicit_rebuild(fake_engine: Engine):
+    fake_engine.refresh()
+    damaged = fake_engine.store.current()
+    (fake_engine.store.root / damaged / store.MANIFEST).write_text("{not json")
+    with pytest.raises(IndexCorruptError):
+        fake_engine.search("railway")  # not silently rebuilt over
+    assert "unreadable manifest" in fake_engine.status().problem
+    report = fake_engine.refresh(rebuild=True)
+    assert report is not None and report.embedded == 0  # vectors came from the cache
+    assert (fake_engine.store.root / damaged).is_dir()  # the damaged generation is kept
+    assert fake_engine.search("railway").results
