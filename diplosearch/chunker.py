@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass, field, replace
 
 from diplosearch import metadata
-
-#: Bump when the rules below change, so existing indexes are re-chunked.
-CHUNKER_VERSION = "1"
+from diplosearch.chunks import Chunk, Document
+from diplosearch.sentences import sentence_spans
+from diplosearch.speakers import speakers_of_paragraphs
 
 #: A block whose lines (all but the last) are at most this long is hard-wrapped prose and is
 #: joined into one paragraph; otherwise each line is a paragraph of its own (as in files that
@@ -32,40 +30,6 @@ WRAP_WIDTH = 100
 _HAS_WORD_RE = re.compile(r"\w")
 
 TokenCounter = Callable[[str], int]
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """One indexed passage and its citation."""
-
-    source: str
-    paragraph: int
-    part: int
-    parts: int
-    line_start: int
-    line_end: int
-    section: str | None
-    date: str | None
-    text: str
-
-    @property
-    def text_sha256(self) -> str:
-        """Key of the embedding cache: the same text is never embedded twice."""
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
-
-    @property
-    def id(self) -> str:
-        """Stable id: same source, position and text give the same id in every build."""
-        key = f"{self.source}\0{self.paragraph}\0{self.part}\0{self.text}"
-        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Document:
-    source: str
-    title: str | None
-    date: str | None
-    chunks: tuple[Chunk, ...]
 
 
 @dataclass
@@ -146,26 +110,6 @@ def _heading_text(paragraph: _Paragraph) -> str | None:
     return paragraph.text if metadata.looks_like_heading(paragraph.text) else None
 
 
-@cache
-def _segmenter():  # pysbd is pure Python but builds many regexes: build it once.
-    import pysbd
-
-    return pysbd.Segmenter(language="en", clean=False, char_span=True)
-
-
-def _sentence_spans(text: str) -> list[tuple[int, int]]:
-    spans = []
-    for span in _segmenter().segment(text):
-        start, end = span.start, span.end
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if start < end:
-            spans.append((start, end))
-    return spans or [(0, len(text))]
-
-
 def _word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
 
@@ -173,7 +117,7 @@ def _word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
 def _units(text: str, count: TokenCounter, limit: int) -> list[tuple[int, int, int]]:
     """(start, end, tokens) units no longer than ``limit``: sentences, else words, else slices."""
     units: list[tuple[int, int, int]] = []
-    for start, end in _sentence_spans(text):
+    for start, end in sentence_spans(text):
         tokens = count(text[start:end])
         if tokens <= limit:
             units.append((start, end, tokens))
@@ -293,4 +237,9 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
                     text=paragraph.text[start:end],
                 )
             )
+    spoken = speakers_of_paragraphs([(c.text, c.section) for c in chunks])
+    chunks = [
+        replace(c, speakers=tuple(names), sentences=tuple(sentence_spans(c.text)))
+        for c, names in zip(chunks, spoken, strict=True)
+    ]
     return Document(source=source, title=title, date=doc_date, chunks=tuple(chunks))

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from diplosearch import __version__, render
-from diplosearch.engine import Engine
+from diplosearch.engine import MODES, Engine, Filters
 from diplosearch.errors import DiplosearchError, IndexCorruptError
 
 
@@ -86,6 +86,9 @@ def cli() -> None:
     """
 
 
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
 @cli.command()
 @click.argument("query", nargs=-1, required=True)
 @click.option(
@@ -94,7 +97,28 @@ def cli() -> None:
     default=10,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Number of passages to return.",
+    help="Number of distinct passages to return.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="hybrid",
+    show_default=True,
+    help="dense (embeddings), lexical (BM25) or both fused.",
+)
+@click.option("--since", type=_DATE, help="Only passages dated on or after YYYY-MM-DD.")
+@click.option("--until", type=_DATE, help="Only passages dated on or before YYYY-MM-DD.")
+@click.option(
+    "--source",
+    "source_glob",
+    metavar="GLOB",
+    help="Only documents whose path matches GLOB (e.g. '00[34]_*').",
+)
+@click.option("--speaker", metavar="NAME", help="Only passages reporting NAME speaking.")
+@click.option(
+    "--timeline",
+    is_flag=True,
+    help="Order the results by date, grouped by document: a dated history.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option(
@@ -104,18 +128,40 @@ def cli() -> None:
 )
 @_corpus_options
 def search(
-    query: tuple[str, ...], top: int, as_json: bool, no_refresh: bool, seeds: Path, index_dir: Path
+    query: tuple[str, ...],
+    top: int,
+    mode: str,
+    since: Any,
+    until: Any,
+    source_glob: str | None,
+    speaker: str | None,
+    timeline: bool,
+    as_json: bool,
+    no_refresh: bool,
+    seeds: Path,
+    index_dir: Path,
 ) -> None:
     """Find the passages that answer QUERY, best first, with citations.
+
+    Put a phrase in double quotes to require it. Copies of one statement (syndicated
+    reports) are shown once, with where else they appear.
 
     Example: diplosearch search "what was said about the China-Kyrgyzstan-Uzbekistan railway"
     """
     text = " ".join(query).strip()
     if not text:
         raise click.UsageError("the query is empty")
+    filters = Filters(
+        since=since.date().isoformat() if since else None,
+        until=until.date().isoformat() if until else None,
+        source=source_glob,
+        speaker=speaker,
+    )
     engine = Engine(seeds, index_dir)
     response = _run_with_progress(
-        lambda bar: engine.search(text, top, refresh=not no_refresh, progress=bar)
+        lambda bar: engine.search(
+            text, top, mode=mode, filters=filters, refresh=not no_refresh, progress=bar
+        )
     )
     if response.refreshed:
         click.echo(render.refresh(response.refreshed), err=True)
@@ -127,14 +173,19 @@ def search(
         )
     if response.searched != text:
         click.echo(f"searching for: {response.searched}", err=True)
+    results = render.timeline_order(response.results) if timeline else response.results
     if as_json:
-        click.echo(json.dumps(response.to_json(), ensure_ascii=False, indent=2))
+        payload = {"query": response.query, "results": [r.to_json() for r in results]}
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    if not response.results:
+    if not results:
         click.echo("no passages found", err=True)
         return
     width = min(shutil.get_terminal_size((100, 24)).columns, 120)
-    click.echo("\n\n".join(render.result(item, width) for item in response.results))
+    if timeline:
+        click.echo(render.timeline(results, width))
+    else:
+        click.echo("\n\n".join(render.result(item, width) for item in results))
 
 
 @cli.command()
@@ -185,6 +236,36 @@ def status(as_json: bool, seeds: Path, index_dir: Path) -> None:
         else None,
     }
     click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+
+
+@cli.command(name="eval")
+@click.argument("judgements", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-k",
+    "--top",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Cut-off for recall.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_corpus_options
+def eval_command(judgements: Path, top: int, as_json: bool, seeds: Path, index_dir: Path) -> None:
+    """Measure retrieval quality of every mode against JUDGEMENTS.
+
+    JUDGEMENTS is a JSON file: {"queries": [{"query": "...", "relevant": [["file.txt",
+    "text a relevant passage contains"], ...]}, ...]}. Prints Recall@k, MRR@10 and
+    nDCG@10 for the dense, lexical and hybrid modes.
+    """
+    from diplosearch import evaluate
+
+    judged = evaluate.load(judgements)
+    engine = Engine(seeds, index_dir)
+    table = _run_with_progress(lambda bar: evaluate.evaluate(engine, judged, MODES, top))
+    if as_json:
+        click.echo(json.dumps({"queries": len(judged), "modes": table}, indent=2))
+        return
+    click.echo(render.evaluation(table, len(judged)))
 
 
 def main() -> None:

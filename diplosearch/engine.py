@@ -9,8 +9,11 @@ are embedded. A query that finds the index fresh never loads torch.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
+import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +21,16 @@ import numpy as np
 
 from diplosearch import corpus
 from diplosearch.cache import EmbeddingCache
-from diplosearch.chunker import CHUNKER_VERSION, Chunk, Document, parse_document
+from diplosearch.chunks import CHUNKER_VERSION, Chunk, Document
 from diplosearch.errors import (
     CorpusError,
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
 )
+from diplosearch.fusion import RRF_K, collapse, reciprocal_rank_fusion
+from diplosearch.highlight import best_sentence
+from diplosearch.lexical import parse_query
 from diplosearch.models import EmbeddingModel, Progress
 from diplosearch.query import focus
 from diplosearch.store import IndexStore, Manifest, SourceEntry, nearest
@@ -74,6 +80,27 @@ class RefreshReport:
     chunks: int
     #: Chunk texts that were embedded in this refresh (the rest came from the cache).
     embedded: int
+    #: Sentences of multi-sentence chunks embedded for highlighting, likewise.
+    embedded_sentences: int = 0
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where else a collapsed near-duplicate passage appears."""
+
+    source: str
+    paragraph: int
+    lines: tuple[int, int]
+    date: str | None
+    text: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "paragraph": self.paragraph,
+            "lines": list(self.lines),
+            "date": self.date,
+        }
 
 
 @dataclass(frozen=True)
@@ -88,6 +115,10 @@ class SearchResult:
     text: str
     section: str | None
     chunk_id: str
+    speakers: tuple[str, ...] = ()
+    #: Character offsets in ``text`` of the sentence that best matches the query.
+    highlight: tuple[int, int] = (0, 0)
+    also_in: tuple[Citation, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,7 +131,48 @@ class SearchResult:
             "lines": list(self.lines),
             "text": self.text,
             "section": self.section,
+            "speakers": list(self.speakers),
+            "highlight": list(self.highlight),
+            "also_in": [c.to_json() for c in self.also_in],
             "chunk_id": self.chunk_id,
+        }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on which passages may answer."""
+
+    since: str | None = None
+    until: str | None = None
+    source: str | None = None
+    speaker: str | None = None
+
+    def __bool__(self) -> bool:
+        return any((self.since, self.until, self.source, self.speaker))
+
+    def admits(self, chunk: Chunk, speakers: Sequence[str], people: set[str]) -> bool:
+        """Whether ``chunk`` (spoken by ``speakers``) passes; ``people`` from :meth:`people`."""
+        if (self.since or self.until) and chunk.date is None:
+            return False
+        if self.since and chunk.date < self.since:  # type: ignore[operator]
+            return False
+        if self.until and chunk.date > self.until:  # type: ignore[operator]
+            return False
+        if self.source and not (
+            fnmatch.fnmatchcase(chunk.source, self.source)
+            or fnmatch.fnmatchcase(chunk.source.rsplit("/", 1)[-1], self.source)
+        ):
+            return False
+        return not self.speaker or bool(people & set(speakers))
+
+    def people(self, names: dict[str, str]) -> set[str]:
+        """Everyone ``speaker`` names, by any spelling in the corpus (``Zhaparov`` also finds
+        what was filed under ``Sadyr Japarov``)."""
+        if not self.speaker:
+            return set()
+        wanted = re.compile(rf"\b{re.escape(self.speaker.strip())}\b", re.IGNORECASE)
+        return {canonical for raw, canonical in names.items() if wanted.search(raw)} | {
+            canonical for canonical in names.values() if wanted.search(canonical)
         }
 
 
@@ -116,6 +188,9 @@ class SearchResponse:
 
     def to_json(self) -> dict[str, Any]:
         return {"query": self.query, "results": [r.to_json() for r in self.results]}
+
+
+MODES = ("dense", "lexical", "hybrid")
 
 
 def encoder_key(model: EmbeddingModel) -> str:
@@ -227,6 +302,9 @@ class Engine:
         reuse: bool,
         progress: Progress | None,
     ) -> RefreshReport:
+        from diplosearch import speakers
+        from diplosearch.chunker import parse_document
+
         model = self.model
         live = self._previous()
         changes = Changes.between(live[0].sources if live else {}, sources)
@@ -250,19 +328,22 @@ class Engine:
         chunks = [chunk for name in sorted(documents) for chunk in documents[name].chunks]
 
         key = encoder_key(model)
+        sentence_texts = [text for chunk in chunks for text in chunk.sentence_texts]
+        texts = [c.text for c in chunks] + sentence_texts
+        hashes = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
         with EmbeddingCache(self.store.cache_path, key, model.dimension) as cache:
-            hashes = [chunk.text_sha256 for chunk in chunks]
             vectors = cache.get_many(hashes)
-            todo = {h: c.text for h, c in zip(hashes, chunks, strict=False) if h not in vectors}
+            todo = {h: t for h, t in zip(hashes, texts, strict=True) if h not in vectors}
             if todo:
                 fresh = model.embed(list(todo.values()), progress=progress)
-                cache.put_many(zip(todo, fresh, strict=False))
-                vectors.update(zip(todo, fresh, strict=False))
-        matrix = (
+                cache.put_many(zip(todo, fresh, strict=True))
+                vectors.update(zip(todo, fresh, strict=True))
+        stacked = (
             np.stack([vectors[h] for h in hashes])
             if hashes
             else np.zeros((0, model.dimension), np.float32)
         )
+        matrix, sentence_matrix = stacked[: len(chunks)], stacked[len(chunks) :]
         model.ensure_query_encoder(self.store.encoder_dir(key))
 
         manifest = Manifest(
@@ -283,15 +364,17 @@ class Engine:
                 for name, doc in sorted(documents.items())
             },
             chunks=len(chunks),
+            speakers=speakers.canonical_names(n for chunk in chunks for n in chunk.speakers),
         )
-        generation = self.store.write(manifest, chunks, matrix)
+        generation = self.store.write(manifest, chunks, matrix, sentence_matrix)
         return RefreshReport(
             generation=generation,
             reason=reason,
             changes=changes,
             documents=len(documents),
             chunks=len(chunks),
-            embedded=len(todo),
+            embedded=len({h for h in hashes[: len(chunks)] if h in todo}),
+            embedded_sentences=len({h for h in hashes[len(chunks) :] if h in todo}),
         )
 
     # -- querying -----------------------------------------------------------------------
@@ -301,25 +384,103 @@ class Engine:
         query: str,
         k: int = 10,
         *,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
         refresh: bool = True,
         progress: Progress | None = None,
     ) -> SearchResponse:
+        """The ``k`` best distinct passages for ``query``.
+
+        ``mode`` is ``dense`` (embeddings), ``lexical`` (BM25) or ``hybrid`` (both, fused by
+        reciprocal rank). Quoted phrases must occur in every answer. Near-duplicates
+        (syndicated copies) are folded into the first copy's ``also_in``.
+        """
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        filters = filters or Filters()
         refreshed = self.refresh(progress=progress) if refresh else None
         stale = None if refresh else self.status().changes or None
         model = self.model
         loaded = self.store.load(model.name, model.dimension)
         encoder_dir = self.store.encoder_dir(loaded.manifest.encoder)
         model.ensure_query_encoder(encoder_dir)
-        searched = focus(query)
-        vector = model.embed_query(searched, encoder_dir)
+        names = loaded.manifest.speakers
+
+        def speakers_of(chunk: Chunk) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(names.get(n, n) for n in chunk.speakers))
+
+        parsed = parse_query(query)
+        searched = focus(parsed.plain)
+        lexical = loaded.lexical()
+        try:
+            allowed: set[int] | None = None
+            if filters or parsed.phrases:
+                people = filters.people(names)
+                allowed = {
+                    row
+                    for row, chunk in enumerate(loaded.chunks)
+                    if filters.admits(chunk, speakers_of(chunk), people)
+                }
+                if parsed.phrases:
+                    allowed &= lexical.matching(parsed.phrases)
+            depth = loaded.faiss_index.ntotal if allowed is not None else max(100, 5 * k)
+            vector = model.embed_query(searched, encoder_dir) if mode != "lexical" else None
+            dense = (
+                [row for row, _ in nearest(loaded.faiss_index, vector, depth)]
+                if vector is not None
+                else []
+            )
+            words = parse_query(searched).words if not parsed.phrases else parsed.words
+            bm25 = (
+                [row for row, _ in lexical.rank(replace(parsed, words=words), depth)]
+                if mode != "dense"
+                else []
+            )
+        finally:
+            lexical.close()
+        if allowed is not None:
+            dense = [row for row in dense if row in allowed]
+            bm25 = [row for row in bm25 if row in allowed]
+        fused = {
+            "dense": [(row, 0.0) for row in dense],
+            "lexical": [(row, 0.0) for row in bm25],
+            "hybrid": reciprocal_rank_fusion([dense, bm25]),
+        }[mode]
+        order = [row for row, _ in fused]
+        score_of = dict(fused)
+        if mode == "dense":
+            score_of = {
+                row: float(loaded.faiss_index.reconstruct(row) @ vector)
+                for row in order[: 5 * k + 50]
+            }
+        elif mode == "lexical":
+            score_of = {row: 1.0 / (RRF_K + rank) for rank, row in enumerate(order, start=1)}
+        groups = collapse(
+            order[: 5 * k + 50],
+            loaded.faiss_index.reconstruct,
+            lambda row: loaded.chunks[row].text,
+            k,
+        )
+
+        query_vector = vector if vector is not None else model.embed_query(searched, encoder_dir)
+        spans = [
+            best_sentence(
+                loaded.chunks[row].text,
+                loaded.chunks[row].sentences,
+                loaded.sentence_vectors_of(row),
+                query_vector,
+                parsed,
+            )
+            for row, _ in groups
+        ]
         results = []
-        for rank, (row, score) in enumerate(nearest(loaded.faiss_index, vector, k), start=1):
+        for rank, ((row, copies), span) in enumerate(zip(groups, spans, strict=True), start=1):
             chunk = loaded.chunks[row]
             entry = loaded.manifest.sources.get(chunk.source)
             results.append(
                 SearchResult(
                     rank=rank,
-                    score=score,
+                    score=score_of.get(row, 0.0),
                     source=chunk.source,
                     title=entry.title if entry else None,
                     date=chunk.date,
@@ -328,6 +489,18 @@ class Engine:
                     text=chunk.text,
                     section=chunk.section,
                     chunk_id=chunk.id,
+                    speakers=speakers_of(chunk),
+                    highlight=span,
+                    also_in=tuple(
+                        Citation(
+                            source=loaded.chunks[c].source,
+                            paragraph=loaded.chunks[c].paragraph,
+                            lines=(loaded.chunks[c].line_start, loaded.chunks[c].line_end),
+                            date=loaded.chunks[c].date,
+                            text=loaded.chunks[c].text,
+                        )
+                        for c in copies
+                    ),
                 )
             )
         return SearchResponse(

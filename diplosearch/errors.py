@@ -43,3 +43,9 @@ class IndexLockedError(DiplosearchError):
     """Another process is writing the index."""
 
     exit_code = 9
+
+
+class JudgementsError(DiplosearchError):
+    """A relevance-judgement file for ``eval`` is missing or malformed."""
+
+    exit_code = 10

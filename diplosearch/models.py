@@ -154,9 +154,12 @@ class MiniLM:
         }
         encoder.export(self._load()[0].auto_model, self.folder / "tokenizer.json", folder, meta)
 
-    def embed_query(self, text: str, folder: Path) -> np.ndarray:
+    def embed_queries(self, texts: list[str], folder: Path) -> np.ndarray:
         from diplosearch.encoder import QueryEncoder
 
         if folder not in self._query_encoders:
             self._query_encoders[folder] = QueryEncoder(folder)
-        return self._query_encoders[folder].encode([text])[0]
+        return self._query_encoders[folder].encode(texts)
+
+    def embed_query(self, text: str, folder: Path) -> np.ndarray:
+        return self.embed_queries([text], folder)[0]

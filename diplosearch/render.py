@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import textwrap
+import re
 from pathlib import Path
 
 import click
@@ -15,8 +15,35 @@ def citation(source: str, lines: tuple[int, int]) -> str:
     return f"{source}:{start}" if start == end else f"{source}:{start}-{end}"
 
 
+def wrap_highlighted(text: str, span: tuple[int, int], width: int, indent: str) -> list[str]:
+    """Wrap ``text`` to ``width``, the words inside ``span`` in bold (ANSI is dropped by
+    click when the output is not a terminal)."""
+    start, end = span
+    lines: list[str] = []
+    words: list[str] = []
+    used = len(indent)
+    for match in re.finditer(r"\S+", text):
+        word = match.group()
+        if words and used + 1 + len(word) > width:
+            lines.append(indent + " ".join(words))
+            words, used = [], len(indent)
+        inside = start < end and match.start() < end and match.end() > start
+        words.append(click.style(word, bold=True, underline=True) if inside else word)
+        used += len(word) + (1 if len(words) > 1 else 0)
+    if words:
+        lines.append(indent + " ".join(words))
+    return lines
+
+
+def _also_in(item: SearchResult) -> str:
+    return ", ".join(
+        citation(c.source, c.lines) + (f" ({c.date})" if c.date else "") for c in item.also_in
+    )
+
+
 def result(item: SearchResult, width: int) -> str:
-    """One ranked passage: rank, score, ``source:lines``, title, date, then the wrapped text."""
+    """One ranked passage: rank, score, ``source:lines``, title, date, speakers, then the
+    wrapped text with the best-matching sentence highlighted."""
     indent = " " * 4
     head = (
         f"{item.rank:>2}. "
@@ -31,11 +58,45 @@ def result(item: SearchResult, width: int) -> str:
         lines.append(indent + click.style(item.title, fg="yellow"))
     if item.section and item.section != item.title:
         lines.append(indent + click.style(f"› {item.section}", fg="yellow"))
-    body_width = max(20, width - len(indent))
-    lines.extend(
-        textwrap.wrap(item.text, width=body_width, initial_indent=indent, subsequent_indent=indent)
-    )
+    if item.speakers:
+        lines.append(indent + click.style("speakers: " + ", ".join(item.speakers), fg="magenta"))
+    lines.extend(wrap_highlighted(item.text, item.highlight, max(40, width), indent))
+    if item.also_in:
+        lines.append(indent + click.style("also in: " + _also_in(item), dim=True))
     return "\n".join(lines)
+
+
+def timeline_order(results: list[SearchResult]) -> list[SearchResult]:
+    """Dated first, oldest first; within a date by document and position; undated last."""
+    return sorted(
+        results, key=lambda r: (r.date is None, r.date or "", r.source, r.paragraph, r.lines)
+    )
+
+
+def timeline(results: list[SearchResult], width: int) -> str:
+    """The results as a dated history, grouped by document: who said what, when."""
+    blocks: list[str] = []
+    current: tuple[str | None, str] | None = None
+    for item in timeline_order(results):
+        key = (item.date, item.source)
+        if key != current:
+            current = key
+            heading = click.style(item.date or "undated", fg="cyan", bold=True)
+            title = f"  {item.title}" if item.title else ""
+            blocks.append(f"{heading}  {click.style(item.source, bold=True)}{title}")
+        start, end = (
+            item.highlight if item.highlight[0] < item.highlight[1] else (0, len(item.text))
+        )
+        who = ", ".join(item.speakers) or "unattributed"
+        lines = [
+            f"  #{item.rank} {citation(item.source, item.lines)} ¶{item.paragraph}  "
+            + click.style(who, fg="magenta")
+        ]
+        lines.extend(wrap_highlighted(item.text[start:end], (0, 0), max(40, width), " " * 6))
+        if item.also_in:
+            lines.append(" " * 6 + click.style("also in: " + _also_in(item), dim=True))
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
 
 
 def changes(change: Changes) -> str:
@@ -88,4 +149,18 @@ def status(state: Status, seeds: Path, index: Path) -> str:
                 f"  {name}  {entry.date or 'undated':<10}  {entry.chunks:>4} chunks  "
                 f"{entry.title or '(untitled)'}"
             )
+    return "\n".join(lines)
+
+
+def evaluation(table: dict[str, dict[str, float]], queries: int) -> str:
+    """A Markdown table: one row per mode, one column per measure."""
+    measures = list(next(iter(table.values())))
+    lines = [
+        f"{queries} queries",
+        "",
+        "| mode | " + " | ".join(measures) + " |",
+        "|---|" + "---:|" * len(measures),
+    ]
+    for mode, scores in table.items():
+        lines.append(f"| {mode} | " + " | ".join(f"{scores[m]:.3f}" for m in measures) + " |")
     return "\n".join(lines)

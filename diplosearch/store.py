@@ -7,6 +7,8 @@ Layout of the index folder::
         manifest.json       format, model, dimension, chunker, per-source hashes, counts
         chunks.jsonl        line i describes row i of the FAISS index
         vectors.faiss       FAISS IndexFlatIP over L2-normalised vectors (cosine)
+        lexical.sqlite      SQLite FTS5 (BM25) over the same rows
+        sentences.npy       vectors of the sentences of multi-sentence chunks, in row order
     embeddings.sqlite       embedding cache (see cache.py)
     encoders/<model>/       ONNX query encoder (see encoder.py)
     .lock                   held by the one process writing
@@ -20,10 +22,12 @@ JSON and FAISS's own format only, never pickle, so loading an index runs no code
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from diplosearch.chunker import Chunk
+from diplosearch.chunks import Chunk
 from diplosearch.errors import (
     IndexCorruptError,
     IndexLockedError,
@@ -40,11 +44,12 @@ from diplosearch.errors import (
     IndexMissingError,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
+SENTENCES = "sentences.npy"
 CACHE = "embeddings.sqlite"
 ENCODERS = "encoders"
 LOCK = ".lock"
@@ -72,6 +77,8 @@ class Manifest:
     created: str
     sources: dict[str, SourceEntry]
     chunks: int
+    #: Every speaker spelling in the chunk table -> the one name used for that person.
+    speakers: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     generation: str = field(default="", compare=False)
 
@@ -109,6 +116,7 @@ class Manifest:
                 created=str(data["created"]),
                 sources=sources,
                 chunks=int(data["chunks"]),
+                speakers={str(k): str(v) for k, v in data["speakers"].items()},
                 format_version=int(version),
                 generation=generation,
             )
@@ -128,6 +136,8 @@ def chunk_to_row(chunk: Chunk) -> dict[str, Any]:
         "lines": [chunk.line_start, chunk.line_end],
         "section": chunk.section,
         "date": chunk.date,
+        "speakers": list(chunk.speakers),
+        "sentences": [list(span) for span in chunk.sentences],
         "text": chunk.text,
     }
 
@@ -144,6 +154,8 @@ def row_to_chunk(row: dict[str, Any]) -> Chunk:
         section=row["section"],
         date=row["date"],
         text=row["text"],
+        speakers=tuple(row["speakers"]),
+        sentences=tuple((int(a), int(b)) for a, b in row["sentences"]),
     )
 
 
@@ -153,6 +165,31 @@ class LoadedIndex:
     chunks: list[Chunk]
     faiss_index: Any
     folder: Path
+    #: Sentence vectors; chunk i's are rows ``sentence_start[i]`` on (see Chunk.sentence_texts).
+    sentence_vectors: np.ndarray
+    sentence_start: list[int]
+
+    def sentence_vectors_of(self, row: int) -> np.ndarray:
+        count = len(self.chunks[row].sentence_texts)
+        start = self.sentence_start[row]
+        return self.sentence_vectors[start : start + count]
+
+    def lexical(self) -> Any:
+        """The BM25 index of this generation, checked against the chunk count."""
+        from diplosearch.lexical import FILE, LexicalIndex
+
+        path = self.folder / FILE
+        try:
+            index = LexicalIndex(path)
+            count = index.count()
+        except (OSError, sqlite3.Error) as exc:
+            raise IndexCorruptError(f"unreadable lexical index {path}: {exc}") from exc
+        if count != len(self.chunks):
+            index.close()
+            raise IndexCorruptError(
+                f"lexical index {path} has {count} rows, the chunk table {len(self.chunks)}"
+            )
+        return index
 
 
 def _fsync_dir(path: Path) -> None:
@@ -262,11 +299,41 @@ class IndexStore:
             raise IndexCorruptError(
                 f"vectors in {folder} are {index.d}-d, manifest says {manifest.dimension}-d"
             )
-        return LoadedIndex(manifest=manifest, chunks=chunks, faiss_index=index, folder=folder)
+        starts, total = [], 0
+        for chunk in chunks:
+            starts.append(total)
+            total += len(chunk.sentence_texts)
+        try:
+            sentences = np.load(folder / SENTENCES, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise IndexCorruptError(
+                f"unreadable sentence vectors {folder / SENTENCES}: {exc}"
+            ) from exc
+        if sentences.shape != (total, manifest.dimension):
+            raise IndexCorruptError(
+                f"{folder / SENTENCES} holds {sentences.shape}, the chunk table needs "
+                f"({total}, {manifest.dimension})"
+            )
+        return LoadedIndex(
+            manifest=manifest,
+            chunks=chunks,
+            faiss_index=index,
+            folder=folder,
+            sentence_vectors=sentences,
+            sentence_start=starts,
+        )
 
-    def write(self, manifest: Manifest, chunks: Sequence[Chunk], vectors: np.ndarray) -> str:
+    def write(
+        self,
+        manifest: Manifest,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        sentence_vectors: np.ndarray,
+    ) -> str:
         """Commit a new generation; call with :meth:`writer_lock` held. Returns its name."""
         import faiss
+
+        from diplosearch import lexical
 
         if len(chunks) != len(vectors) or manifest.chunks != len(chunks):
             raise ValueError("chunks, vectors and manifest counts differ")
@@ -279,8 +346,12 @@ class IndexStore:
             if len(vectors):
                 index.add(np.ascontiguousarray(vectors, dtype=np.float32))
             _write_file(tmp / VECTORS, faiss.serialize_index(index).tobytes())
+            buffer = io.BytesIO()
+            np.save(buffer, np.ascontiguousarray(sentence_vectors, dtype=np.float32))
+            _write_file(tmp / SENTENCES, buffer.getvalue())
             rows = "".join(json.dumps(chunk_to_row(c), ensure_ascii=False) + "\n" for c in chunks)
             _write_file(tmp / CHUNKS, rows.encode("utf-8"))
+            lexical.write(tmp / lexical.FILE, [c.text for c in chunks])
             _write_file(tmp / MANIFEST, manifest.to_json().encode("utf-8"))
             _fsync_dir(tmp)
             tmp.rename(self.root / name)

@@ -33,11 +33,15 @@ def test_first_search_builds_then_fresh_index_is_reused(fake_engine: Engine):
     response = fake_engine.search(RAILWAY, k=5)
     assert response.refreshed is not None
     total = response.refreshed.chunks
-    assert response.refreshed.embedded == len(set(texts_of(fake_engine))) == len(model.embedded)
+    assert response.refreshed.embedded == len(set(texts_of(fake_engine)))
+    assert (
+        len(model.embedded) == response.refreshed.embedded + response.refreshed.embedded_sentences
+    )
     assert total == len(texts_of(fake_engine)) > 150
+    first = len(model.embedded)
     again = fake_engine.search(RAILWAY, k=5)
     assert again.refreshed is None
-    assert len(model.embedded) == response.refreshed.embedded  # nothing re-embedded
+    assert len(model.embedded) == first  # nothing re-embedded
     assert [r.chunk_id for r in again.results] == [r.chunk_id for r in response.results]
 
 
@@ -71,7 +75,9 @@ def test_add_edit_delete_reembeds_exactly_the_changed_chunks(fake_engine: Engine
     after = set(texts_of(fake_engine))
     new_texts = after - before
     assert len(new_texts) == 3  # two new paragraphs, one edited paragraph
-    assert sorted(model.embedded) == sorted(new_texts)
+    loaded = fake_engine.store.load(model.name, model.dimension)
+    new_sentences = [s for c in loaded.chunks if c.text in new_texts for s in c.sentence_texts]
+    assert sorted(model.embedded) == sorted([*new_texts, *new_sentences])
     assert report.embedded == 3
 
     sources = {r.source for r in response.results}
@@ -203,9 +209,11 @@ def test_empty_or_missing_corpus_is_a_typed_error(tmp_path: Path):
 
 def test_k_larger_than_index_returns_every_chunk_once(fake_engine: Engine):
     response = fake_engine.search("railway", k=10_000)
-    ids = [r.chunk_id for r in response.results]
-    assert len(ids) == len(set(ids)) == response.refreshed.chunks
-    assert [r.rank for r in response.results] == list(range(1, len(ids) + 1))
+    cited = [(r.source, r.lines) for r in response.results]
+    cited += [(c.source, c.lines) for r in response.results for c in r.also_in]
+    assert len(cited) == response.refreshed.chunks  # each passage once, as a result or a copy
+    assert len({r.chunk_id for r in response.results}) == len(response.results)
+    assert [r.rank for r in response.results] == list(range(1, len(response.results) + 1))
 
 
 def test_faiss_minus_one_labels_never_become_chunks():

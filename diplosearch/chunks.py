@@ -1,0 +1,57 @@
+"""What the chunker produces and the index stores: passages with their citations.
+
+Kept apart from the chunker so that answering a query never loads the parsing rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+#: Bump when the rules of chunker.py (or speakers.py) change, so indexes are re-chunked.
+CHUNKER_VERSION = "2"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One indexed passage and its citation."""
+
+    source: str
+    paragraph: int
+    part: int
+    parts: int
+    line_start: int
+    line_end: int
+    section: str | None
+    date: str | None
+    text: str
+    #: Who is reported speaking in this passage, as named in this document (see speakers.py).
+    speakers: tuple[str, ...] = ()
+    #: Sentence spans in ``text``: what a result highlights (embedded at build time).
+    sentences: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def sentence_texts(self) -> list[str]:
+        """The sentences that get vectors of their own: none when the chunk is one sentence."""
+        if len(self.sentences) < 2:
+            return []
+        return [self.text[start:end] for start, end in self.sentences]
+
+    @property
+    def text_sha256(self) -> str:
+        """Key of the embedding cache: the same text is never embedded twice."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    @property
+    def id(self) -> str:
+        """Stable id: same source, position and text give the same id in every build."""
+        key = f"{self.source}\0{self.paragraph}\0{self.part}\0{self.text}"
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str
+    title: str | None
+    date: str | None
+    chunks: tuple[Chunk, ...]
