@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -19,19 +20,28 @@ def wrap_highlighted(text: str, span: tuple[int, int], width: int, indent: str) 
     """Wrap ``text`` to ``width``, the words inside ``span`` in bold (ANSI is dropped by
     click when the output is not a terminal)."""
     start, end = span
-    lines: list[str] = []
-    words: list[str] = []
+    rows: list[list[tuple[str, bool]]] = [[]]
     used = len(indent)
     for match in re.finditer(r"\S+", text):
         word = match.group()
-        if words and used + 1 + len(word) > width:
-            lines.append(indent + " ".join(words))
-            words, used = [], len(indent)
-        inside = start < end and match.start() < end and match.end() > start
-        words.append(click.style(word, bold=True, underline=True) if inside else word)
-        used += len(word) + (1 if len(words) > 1 else 0)
-    if words:
-        lines.append(indent + " ".join(words))
+        if rows[-1] and used + 1 + len(word) > width:
+            rows.append([])
+            used = len(indent)
+        used += len(word) + (1 if rows[-1] else 0)
+        rows[-1].append((word, start < end and match.start() < end and match.end() > start))
+    lines = []
+    for row in rows:
+        runs = [
+            " ".join(word for word, _ in group)
+            for _, group in itertools.groupby(row, key=lambda item: item[1])
+        ]
+        flags = [inside for inside, _ in itertools.groupby(row, key=lambda item: item[1])]
+        styled = [
+            click.style(run, bold=True, underline=True) if inside else run
+            for run, inside in zip(runs, flags, strict=True)
+        ]
+        if row:
+            lines.append(indent + " ".join(styled))
     return lines
 
 

@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -181,3 +182,17 @@ def test_every_command_has_help_and_is_in_readme():
         assert result.exit_code == 0
         assert command.help and command.help.split("\n")[0] in result.stdout
         assert f"diplosearch {name}" in readme, name
+
+
+def test_highlight_is_styled_exactly_and_wrapping_is_unchanged():
+    from diplosearch.render import wrap_highlighted
+
+    text = "First sentence here. Second one is highlighted. Third."
+    lines = wrap_highlighted(text, (21, 47), 30, "  ")
+    assert [click.unstyle(line) for line in lines] == [
+        "  First sentence here. Second",
+        "  one is highlighted. Third.",
+    ]
+    assert click.style("Second", bold=True, underline=True) in lines[0]
+    assert click.style("one is highlighted.", bold=True, underline=True) in lines[1]
+    assert "Third." in lines[1] and click.style("Third.", bold=True, underline=True) not in lines[1]
