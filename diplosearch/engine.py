@@ -13,7 +13,7 @@ import fnmatch
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,12 @@ from diplosearch.errors import (
     IndexMismatchError,
     IndexMissingError,
 )
-from diplosearch.fusion import RRF_K, collapse, reciprocal_rank_fusion
+from diplosearch.fusion import collapse, reciprocal_rank_fusion
 from diplosearch.highlight import best_sentence
-from diplosearch.lexical import parse_query
+from diplosearch.lexical import ParsedQuery, parse_query
 from diplosearch.models import EmbeddingModel, Progress
 from diplosearch.query import focus
-from diplosearch.store import IndexStore, Manifest, SourceEntry, nearest
+from diplosearch.store import IndexStore, LoadedIndex, Manifest, SourceEntry, nearest
 
 
 @dataclass(frozen=True)
@@ -397,20 +397,43 @@ class Engine:
         """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
-        filters = filters or Filters()
         refreshed = self.refresh(progress=progress) if refresh else None
         stale = None if refresh else self.status().changes or None
         model = self.model
         loaded = self.store.load(model.name, model.dimension)
         encoder_dir = self.store.encoder_dir(loaded.manifest.encoder)
         model.ensure_query_encoder(encoder_dir)
+
+        parsed = parse_query(focus(query))
+        vector = model.embed_query(parsed.plain, encoder_dir)
+        ranked = self._rank(loaded, parsed, vector, mode, filters or Filters(), k)
+        score_of = dict(ranked)
+        groups = collapse(
+            [row for row, _ in ranked[: 5 * k + 50]],
+            loaded.faiss_index.reconstruct,
+            lambda row: loaded.chunks[row].text,
+            k,
+        )
+        results = [
+            self._result(loaded, rank, row, copies, score_of[row], vector, parsed)
+            for rank, (row, copies) in enumerate(groups, start=1)
+        ]
+        return SearchResponse(
+            query=query, searched=parsed.plain, results=results, refreshed=refreshed, stale=stale
+        )
+
+    @staticmethod
+    def _rank(
+        loaded: LoadedIndex,
+        parsed: ParsedQuery,
+        vector: np.ndarray,
+        mode: str,
+        filters: Filters,
+        k: int,
+    ) -> list[tuple[int, float]]:
+        """(row, score) best first: cosine (dense), BM25 (lexical) or fused RRF (hybrid),
+        over the rows the filters and quoted phrases admit."""
         names = loaded.manifest.speakers
-
-        def speakers_of(chunk: Chunk) -> tuple[str, ...]:
-            return tuple(dict.fromkeys(names.get(n, n) for n in chunk.speakers))
-
-        parsed = parse_query(query)
-        searched = focus(parsed.plain)
         lexical = loaded.lexical()
         try:
             allowed: set[int] | None = None
@@ -419,90 +442,65 @@ class Engine:
                 allowed = {
                     row
                     for row, chunk in enumerate(loaded.chunks)
-                    if filters.admits(chunk, speakers_of(chunk), people)
+                    if filters.admits(chunk, speakers_of(chunk, names), people)
                 }
                 if parsed.phrases:
                     allowed &= lexical.matching(parsed.phrases)
+            # Filtering happens after ranking, so rank everything when filtering.
             depth = loaded.faiss_index.ntotal if allowed is not None else max(100, 5 * k)
-            vector = model.embed_query(searched, encoder_dir) if mode != "lexical" else None
-            dense = (
-                [row for row, _ in nearest(loaded.faiss_index, vector, depth)]
-                if vector is not None
-                else []
-            )
-            words = parse_query(searched).words if not parsed.phrases else parsed.words
-            bm25 = (
-                [row for row, _ in lexical.rank(replace(parsed, words=words), depth)]
-                if mode != "dense"
-                else []
-            )
+            dense = nearest(loaded.faiss_index, vector, depth) if mode != "lexical" else []
+            bm25 = lexical.rank(parsed, depth) if mode != "dense" else []
         finally:
             lexical.close()
         if allowed is not None:
-            dense = [row for row in dense if row in allowed]
-            bm25 = [row for row in bm25 if row in allowed]
-        fused = {
-            "dense": [(row, 0.0) for row in dense],
-            "lexical": [(row, 0.0) for row in bm25],
-            "hybrid": reciprocal_rank_fusion([dense, bm25]),
-        }[mode]
-        order = [row for row, _ in fused]
-        score_of = dict(fused)
+            dense = [(row, score) for row, score in dense if row in allowed]
+            bm25 = [(row, score) for row, score in bm25 if row in allowed]
         if mode == "dense":
-            score_of = {
-                row: float(loaded.faiss_index.reconstruct(row) @ vector)
-                for row in order[: 5 * k + 50]
-            }
-        elif mode == "lexical":
-            score_of = {row: 1.0 / (RRF_K + rank) for rank, row in enumerate(order, start=1)}
-        groups = collapse(
-            order[: 5 * k + 50],
-            loaded.faiss_index.reconstruct,
-            lambda row: loaded.chunks[row].text,
-            k,
+            return dense
+        if mode == "lexical":
+            return bm25
+        return reciprocal_rank_fusion([[row for row, _ in dense], [row for row, _ in bm25]])
+
+    @staticmethod
+    def _result(
+        loaded: LoadedIndex,
+        rank: int,
+        row: int,
+        copies: list[int],
+        score: float,
+        vector: np.ndarray,
+        parsed: ParsedQuery,
+    ) -> SearchResult:
+        chunk = loaded.chunks[row]
+        entry = loaded.manifest.sources.get(chunk.source)
+        return SearchResult(
+            rank=rank,
+            score=score,
+            source=chunk.source,
+            title=entry.title if entry else None,
+            date=chunk.date,
+            paragraph=chunk.paragraph,
+            lines=(chunk.line_start, chunk.line_end),
+            text=chunk.text,
+            section=chunk.section,
+            chunk_id=chunk.id,
+            speakers=speakers_of(chunk, loaded.manifest.speakers),
+            highlight=best_sentence(
+                chunk.text, chunk.sentences, loaded.sentence_vectors_of(row), vector, parsed
+            ),
+            also_in=tuple(
+                Citation(
+                    source=loaded.chunks[c].source,
+                    paragraph=loaded.chunks[c].paragraph,
+                    lines=(loaded.chunks[c].line_start, loaded.chunks[c].line_end),
+                    date=loaded.chunks[c].date,
+                    text=loaded.chunks[c].text,
+                )
+                for c in copies
+            ),
         )
 
-        query_vector = vector if vector is not None else model.embed_query(searched, encoder_dir)
-        spans = [
-            best_sentence(
-                loaded.chunks[row].text,
-                loaded.chunks[row].sentences,
-                loaded.sentence_vectors_of(row),
-                query_vector,
-                parsed,
-            )
-            for row, _ in groups
-        ]
-        results = []
-        for rank, ((row, copies), span) in enumerate(zip(groups, spans, strict=True), start=1):
-            chunk = loaded.chunks[row]
-            entry = loaded.manifest.sources.get(chunk.source)
-            results.append(
-                SearchResult(
-                    rank=rank,
-                    score=score_of.get(row, 0.0),
-                    source=chunk.source,
-                    title=entry.title if entry else None,
-                    date=chunk.date,
-                    paragraph=chunk.paragraph,
-                    lines=(chunk.line_start, chunk.line_end),
-                    text=chunk.text,
-                    section=chunk.section,
-                    chunk_id=chunk.id,
-                    speakers=speakers_of(chunk),
-                    highlight=span,
-                    also_in=tuple(
-                        Citation(
-                            source=loaded.chunks[c].source,
-                            paragraph=loaded.chunks[c].paragraph,
-                            lines=(loaded.chunks[c].line_start, loaded.chunks[c].line_end),
-                            date=loaded.chunks[c].date,
-                            text=loaded.chunks[c].text,
-                        )
-                        for c in copies
-                    ),
-                )
-            )
-        return SearchResponse(
-            query=query, searched=searched, results=results, refreshed=refreshed, stale=stale
-        )
+
+def speakers_of(chunk: Chunk, names: dict[str, str]) -> tuple[str, ...]:
+    """A chunk's speakers under one name per person (the manifest's map)."""
+    return tuple(dict.fromkeys(names.get(n, n) for n in chunk.speakers))
