@@ -23,7 +23,7 @@ class _Group(click.Group):
             hint = ""
             if isinstance(exc, IndexCorruptError):
                 hint = " (files left as they are; `diplosearch index --rebuild` writes a new index)"
-            click.echo(f"diplosearch: error: {exc}{hint}", err=True)
+            click.echo(render.printable(f"diplosearch: error: {exc}{hint}"), err=True)
             ctx.exit(exc.exit_code)
 
 
@@ -44,6 +44,10 @@ class _ProgressBar:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
+
+
+def _warn(message: str) -> None:
+    click.echo(render.printable(f"diplosearch: warning: {message}"), err=True)
 
 
 def _corpus_options(command: Any) -> Any:
@@ -165,18 +169,19 @@ def search(
     )
     if response.refreshed:
         click.echo(render.refresh(response.refreshed), err=True)
+    for warning in response.warnings:
+        _warn(warning)
     if response.stale:
-        click.echo(
-            f"diplosearch: warning: corpus changed since the index was built "
-            f"({render.changes(response.stale)}); answering from the old index",
-            err=True,
+        _warn(
+            f"corpus changed since the index was built ({render.changes(response.stale)}); "
+            "answering from the old index"
         )
     if response.searched != text:
-        click.echo(f"searching for: {response.searched}", err=True)
+        click.echo(render.printable(f"searching for: {response.searched}"), err=True)
     results = render.timeline_order(response.results) if timeline else response.results
     if as_json:
         payload = {"query": response.query, "results": [r.to_json() for r in results]}
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        click.echo(render.json_text(payload))
         return
     if not results:
         click.echo("no passages found", err=True)
@@ -195,14 +200,54 @@ def index(rebuild: bool, seeds: Path, index_dir: Path) -> None:
     """Bring the index in step with the corpus (searches do this too).
 
     Only changed files are re-chunked and only chunk texts never embedded before are
-    embedded; the new index replaces the old one atomically.
+    embedded; every file of the live index is checked, and a damaged one is rebuilt (the
+    damaged files are set aside, not deleted). The new index replaces the old one
+    atomically; if another process is writing the index, this says who and stops.
     """
     engine = Engine(seeds, index_dir)
-    report = _run_with_progress(lambda bar: engine.refresh(rebuild=rebuild, progress=bar))
+    report = _run_with_progress(
+        lambda bar: engine.refresh(rebuild=rebuild, heal=True, wait=0, progress=bar)
+    )
+    for notice in engine.notices:
+        _warn(notice)
     if report is None:
         click.echo("index is up to date", err=True)
     else:
         click.echo(render.refresh(report), err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option(
+    "--index",
+    "index_dir",
+    envvar="DIPLOSEARCH_INDEX",
+    default="index",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index folder (env DIPLOSEARCH_INDEX).",
+)
+def verify(as_json: bool, index_dir: Path) -> None:
+    """Check the index's integrity, like Lucene's CheckIndex.
+
+    Checks the pointer, the checksum and size of every file of the live and previous
+    generations, the counts (vectors, chunk rows, BM25 rows, sentence vectors), that vectors
+    are finite and unit length, and lists orphan, leftover and set-aside folders. Exits 5
+    if anything is wrong.
+    """
+    from diplosearch.store import IndexStore
+
+    problems, checked = IndexStore(index_dir).verify()
+    if as_json:
+        click.echo(render.json_text({"ok": not problems, "problems": problems, "checked": checked}))
+    else:
+        for line in checked:
+            click.echo(render.printable(f"ok: {line}"))
+        for line in problems:
+            click.echo(render.printable(f"problem: {line}"))
+        click.echo("index is sound" if not problems else f"{len(problems)} problem(s) found")
+    if problems:
+        raise SystemExit(5)
 
 
 @cli.command()
@@ -235,7 +280,7 @@ def status(as_json: bool, seeds: Path, index_dir: Path) -> None:
         if changes is not None
         else None,
     }
-    click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    click.echo(render.json_text(payload))
 
 
 @cli.command(name="eval")

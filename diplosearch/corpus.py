@@ -1,17 +1,36 @@
-"""Find the documents of a corpus folder and fingerprint them by content."""
+"""Find the documents of a corpus folder, fingerprint them, and decode them safely.
+
+The walk stays inside the corpus folder and never blocks or crashes on what it meets:
+symbolic links that loop or lead outside, FIFOs and device files (opening a FIFO would
+hang), unreadable files, folders named like documents, binary files. Each is skipped with
+one warning. Decoding handles byte-order marks, UTF-16/32, invalid UTF-8 (replaced, with a
+warning) and stray NUL bytes; line endings are left to the chunker, which numbers lines as
+an editor does.
+"""
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from diplosearch.errors import CorpusError
 
 #: File endings treated as documents; everything else in the folder is ignored.
 DOCUMENT_SUFFIXES = (".txt", ".md")
+#: How much of a file decides whether it is binary.
+_SNIFF = 8192
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 @dataclass(frozen=True)
@@ -23,37 +42,159 @@ class SourceFile:
     sha256: str
     size: int
 
-    def read_text(self) -> str:
-        """Decode as UTF-8 (BOM dropped, bad bytes replaced) so a stray byte never stops a build."""
-        return self.path.read_bytes().decode("utf-8-sig", errors="replace")
+    def read_text(self) -> tuple[str, list[str]]:
+        """The document's text and any warnings about its encoding."""
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise CorpusError(f"cannot read {self.relpath}: {exc.strerror}") from exc
+        return decode(data, self.relpath)
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    """Documents under ``root`` in a stable order, skipping hidden entries and symlinked dirs."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+@dataclass
+class Scan:
+    sources: dict[str, SourceFile] = field(default_factory=dict)
+    #: One line per thing skipped, for the user.
+    warnings: list[str] = field(default_factory=list)
+
+
+def _encoding(data: bytes) -> str | None:
+    """The encoding announced by a byte-order mark, or guessed for BOM-less UTF-16 (ASCII
+    text in UTF-16 has a NUL in every other byte), else ``None`` (UTF-8)."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    head = data[:_SNIFF]
+    if len(head) >= 4 and len(head) % 2 == 0:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > 0.8 * len(odd) and even.count(0) < 0.1 * len(even):
+            return "utf-16-le"
+        if even.count(0) > 0.8 * len(even) and odd.count(0) < 0.1 * len(odd):
+            return "utf-16-be"
+    return None
+
+
+def looks_binary(data: bytes) -> bool:
+    """Binary: not UTF-16/32, and more than 1% NUL bytes or 10% other control bytes at
+    the start. A text file with a stray NUL is text (the NULs are dropped)."""
+    if _encoding(data) is not None:
+        return False
+    head = data[:_SNIFF]
+    if not head:
+        return False
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
+    return head.count(0) > 0.01 * len(head) or controls > 0.10 * len(head)
+
+
+def decode(data: bytes, name: str) -> tuple[str, list[str]]:
+    """Text from bytes, never failing: invalid sequences become U+FFFD with a warning."""
+    warnings: list[str] = []
+    encoding = _encoding(data) or "utf-8"
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        text = data.decode(encoding, errors="replace")
+        warnings.append(
+            f"{name}: invalid {encoding.upper()} at byte {exc.start}; "
+            "undecodable bytes shown as \N{REPLACEMENT CHARACTER}"
+        )
+    if "\x00" in text:
+        warnings.append(f"{name}: {text.count(chr(0))} NUL bytes removed")
+        text = text.replace("\x00", "")
+    return text, warnings
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, Path]]:
+    """(relative path, path) of every candidate document, in a stable order."""
+    real_root = root.resolve()
+
+    def on_error(exc: OSError) -> None:
+        warnings.append(f"skipping {exc.filename}: {exc.strerror}")
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=on_error):
+        here = Path(dirpath)
+        keep = []
+        for name in sorted(dirnames):
+            rel = (here / name).relative_to(root).as_posix()
+            if name.startswith("."):
+                continue
+            if (here / name).is_symlink():
+                warnings.append(f"skipping {rel}: a linked folder (links are not followed)")
+            elif name.lower().endswith(DOCUMENT_SUFFIXES):
+                warnings.append(f"skipping {rel}: a folder named like a document")
+            else:
+                keep.append(name)
+        dirnames[:] = keep
         for name in sorted(filenames):
             if name.startswith(".") or not name.lower().endswith(DOCUMENT_SUFFIXES):
                 continue
-            path = Path(dirpath, name)
-            if path.is_file():
-                yield path
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError) as exc:
+                    reason = (
+                        "a symbolic link loop" if "loop" in str(exc).lower() else "a broken link"
+                    )
+                    warnings.append(f"skipping {rel}: {reason}")
+                    continue
+                if not _inside(real_root, target):
+                    warnings.append(f"skipping {rel}: a link to a file outside the corpus")
+                    continue
+            try:
+                mode = path.stat().st_mode
+            except OSError as exc:
+                warnings.append(f"skipping {rel}: {exc.strerror}")
+                continue
+            if not stat.S_ISREG(mode):
+                kind = (
+                    "a FIFO"
+                    if stat.S_ISFIFO(mode)
+                    else "a device file"
+                    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "a socket"
+                    if stat.S_ISSOCK(mode)
+                    else "not a regular file"
+                )
+                warnings.append(f"skipping {rel}: {kind}")
+                continue
+            yield rel, path
 
 
-def scan(root: Path) -> dict[str, SourceFile]:
+def scan(root: Path) -> Scan:
     """Hash every document under ``root``; the hashes are what stale detection compares."""
     if not root.exists():
         raise CorpusError(f"corpus folder not found: {root}")
     if not root.is_dir():
         raise CorpusError(f"corpus path is not a folder: {root}")
-    sources: dict[str, SourceFile] = {}
-    for path in _walk(root):
+    result = Scan()
+    for relpath, path in _walk(root, result.warnings):
+        digest = hashlib.sha256()
+        head = b""
+        size = 0
         try:
-            data = path.read_bytes()
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    if size == 0:
+                        head = block[:_SNIFF]
+                    digest.update(block)
+                    size += len(block)
         except OSError as exc:
-            raise CorpusError(f"cannot read {path}: {exc.strerror}") from exc
-        relpath = path.relative_to(root).as_posix()
-        sources[relpath] = SourceFile(
-            relpath=relpath, path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+            result.warnings.append(f"skipping {relpath}: {exc.strerror}")
+            continue
+        if looks_binary(head):
+            result.warnings.append(f"skipping {relpath}: a binary file")
+            continue
+        result.sources[relpath] = SourceFile(
+            relpath=relpath, path=path, sha256=digest.hexdigest(), size=size
         )
-    return sources
+    return result

@@ -13,7 +13,7 @@ import fnmatch
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,10 @@ from diplosearch.chunks import CHUNKER_VERSION, Chunk, Document
 from diplosearch.errors import (
     CorpusError,
     IndexCorruptError,
+    IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
+    QueryError,
 )
 from diplosearch.fusion import collapse, reciprocal_rank_fusion
 from diplosearch.highlight import best_sentence
@@ -69,6 +71,8 @@ class Status:
     changes: Changes | None
     #: Why the index cannot answer as it is (missing, other model, unreadable), if so.
     problem: str | None
+    #: Warnings met on the way (a damaged generation passed over).
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -185,12 +189,19 @@ class SearchResponse:
     refreshed: RefreshReport | None
     #: Set when refreshing was turned off and the corpus changed since the build.
     stale: Changes | None
+    #: Warnings for the user: a damaged generation passed over, a rebuild still running.
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"query": self.query, "results": [r.to_json() for r in self.results]}
 
 
 MODES = ("dense", "lexical", "hybrid")
+#: Longest query accepted: far beyond any question, and the embedding window is 256 word
+#: pieces anyway; longer input is refused rather than silently cut.
+MAX_QUERY_CHARS = 2000
+#: Most passages one search returns.
+MAX_RESULTS = 1000
 
 
 def encoder_key(model: EmbeddingModel) -> str:
@@ -209,6 +220,7 @@ class Engine:
         self.seeds = seeds
         self.store = IndexStore(index)
         self._model = model
+        self._notices: list[str] = []
 
     @property
     def model(self) -> EmbeddingModel:
@@ -232,11 +244,17 @@ class Engine:
             return f"index was chunked by chunker {manifest.chunker_version}, not {CHUNKER_VERSION}"
         return None
 
+    @property
+    def notices(self) -> list[str]:
+        """Warnings met so far (files skipped, damage passed over), each once, in order."""
+        return list(dict.fromkeys([*self._notices, *self.store.notices]))
+
     def _scan(self) -> dict[str, corpus.SourceFile]:
-        sources = corpus.scan(self.seeds)
-        if not sources:
+        found = corpus.scan(self.seeds)
+        self._notices.extend(found.warnings)
+        if not found.sources:
             raise CorpusError(f"no .txt or .md documents in {self.seeds}")
-        return sources
+        return found.sources
 
     def _state(self, sources: dict[str, corpus.SourceFile]) -> Status:
         """The index against ``sources``; an unreadable index raises, it is not rebuilt over."""
@@ -252,9 +270,10 @@ class Engine:
     def status(self) -> Status:
         sources = self._scan()
         try:
-            return self._state(sources)
+            state = self._state(sources)
         except IndexCorruptError as exc:
-            return Status(manifest=None, changes=None, problem=str(exc))
+            state = Status(manifest=None, changes=None, problem=str(exc))
+        return replace(state, warnings=tuple(self.notices))
 
     def _needs_refresh(self, sources: dict[str, corpus.SourceFile]) -> str | None:
         """Why the index must be (re)built for ``sources``, or ``None`` when it is fresh."""
@@ -266,17 +285,28 @@ class Engine:
     # -- building -----------------------------------------------------------------------
 
     def refresh(
-        self, *, rebuild: bool = False, progress: Progress | None = None
+        self,
+        *,
+        rebuild: bool = False,
+        heal: bool = False,
+        wait: float = 600,
+        progress: Progress | None = None,
     ) -> RefreshReport | None:
         """Bring the index in step with the corpus; ``None`` if it already was.
 
-        ``rebuild`` re-chunks every document (vectors still come from the cache).
+        ``rebuild`` re-chunks every document (vectors still come from the cache); ``heal``
+        also checks every file of the live generation and rebuilds if one is damaged (the
+        damaged generation is set aside, not deleted). ``wait`` is how long to wait for
+        another writer before :class:`IndexLockedError`.
         """
-        if not rebuild and self._needs_refresh(self._scan()) is None:
+        if not rebuild and not heal and self._needs_refresh(self._scan()) is None:
             return None
-        with self.store.writer_lock():
+        with self.store.writer_lock(timeout=wait):
             sources = self._scan()  # again: the corpus may have moved while we waited
             reason = "rebuild requested" if rebuild else self._needs_refresh(sources)
+            damage = self.store.live_is_damaged() if heal and reason is None else None
+            if damage is not None:
+                reason = f"the live generation is damaged ({damage})"
             if reason is None:
                 return None
             return self._build(sources, reason, reuse=not rebuild, progress=progress)
@@ -322,9 +352,9 @@ class Engine:
                     chunks=tuple(previous[1].get(name, ())),
                 )
             else:
-                documents[name] = parse_document(
-                    name, source.read_text(), model.count_tokens, model.max_tokens
-                )
+                text, warnings = source.read_text()
+                self._notices.extend(warnings)
+                documents[name] = parse_document(name, text, model.count_tokens, model.max_tokens)
         chunks = [chunk for name in sorted(documents) for chunk in documents[name].chunks]
 
         key = encoder_key(model)
@@ -397,7 +427,22 @@ class Engine:
         """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
-        refreshed = self.refresh(progress=progress) if refresh else None
+        if not query.strip():
+            raise QueryError("the query is empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise QueryError(
+                f"the query is {len(query):,} characters long; the limit is {MAX_QUERY_CHARS:,}"
+            )
+        if not 1 <= k <= MAX_RESULTS:
+            raise QueryError(f"the number of results must be 1 to {MAX_RESULTS}, not {k}")
+        warnings: list[str] = []
+        refreshed = None
+        if refresh:
+            try:
+                # Never queue behind a long rebuild: answer from the live generation.
+                refreshed = self.refresh(progress=progress, wait=0)
+            except IndexLockedError as exc:
+                warnings.append(f"{exc}; answering from the index as it is")
         stale = None if refresh else self.status().changes or None
         model = self.model
         loaded = self.store.load(model.name, model.dimension)
@@ -419,7 +464,12 @@ class Engine:
             for rank, (row, copies) in enumerate(groups, start=1)
         ]
         return SearchResponse(
-            query=query, searched=parsed.plain, results=results, refreshed=refreshed, stale=stale
+            query=query,
+            searched=parsed.plain,
+            results=results,
+            refreshed=refreshed,
+            stale=stale,
+            warnings=(*warnings, *self.notices),
         )
 
     @staticmethod

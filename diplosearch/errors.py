@@ -33,6 +33,13 @@ class IndexMismatchError(DiplosearchError):
     exit_code = 6
 
 
+class IndexWriteError(DiplosearchError):
+    """A build could not write its new generation (full disk, I/O error); the previous
+    generation is untouched."""
+
+    exit_code = 7
+
+
 class ModelError(DiplosearchError):
     """The embedding model or its exported query encoder cannot be loaded."""
 
@@ -49,3 +56,9 @@ class JudgementsError(DiplosearchError):
     """A relevance-judgement file for ``eval`` is missing or malformed."""
 
     exit_code = 10
+
+
+class QueryError(DiplosearchError):
+    """The query cannot be answered as given (empty, too long, k out of range)."""
+
+    exit_code = 2

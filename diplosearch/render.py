@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -10,9 +11,35 @@ import click
 
 from diplosearch.engine import Changes, RefreshReport, SearchResult, Status
 
+#: Characters a terminal would act on rather than show: C0/C1 controls, DEL, and the bidi
+#: overrides that can make a line read differently from what it holds.
+_UNPRINTABLE_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+#: What json.dumps leaves raw in strings (it escapes C0 itself; its own newlines are layout).
+_JSON_RAW_RE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters shown as escapes, tabs as spaces."""
+    return _UNPRINTABLE_RE.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
+        ),
+        text.replace("\t", " "),
+    )
+
+
+def json_text(payload: object) -> str:
+    """JSON for standard output: readable UTF-8, but with every character a terminal would
+    act on escaped (json leaves C1 controls and bidi overrides raw)."""
+    text = json.dumps(payload, ensure_ascii=False, indent=2)
+    return _JSON_RAW_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
 
 def citation(source: str, lines: tuple[int, int]) -> str:
     start, end = lines
+    source = printable(source)
     return f"{source}:{start}" if start == end else f"{source}:{start}-{end}"
 
 
@@ -28,7 +55,8 @@ def wrap_highlighted(text: str, span: tuple[int, int], width: int, indent: str) 
             rows.append([])
             used = len(indent)
         used += len(word) + (1 if rows[-1] else 0)
-        rows[-1].append((word, start < end and match.start() < end and match.end() > start))
+        inside = start < end and match.start() < end and match.end() > start
+        rows[-1].append((printable(word), inside))
     lines = []
     for row in rows:
         runs = [
@@ -65,11 +93,12 @@ def result(item: SearchResult, width: int) -> str:
     )
     lines = [head]
     if item.title:
-        lines.append(indent + click.style(item.title, fg="yellow"))
+        lines.append(indent + click.style(printable(item.title), fg="yellow"))
     if item.section and item.section != item.title:
-        lines.append(indent + click.style(f"› {item.section}", fg="yellow"))
+        lines.append(indent + click.style(f"› {printable(item.section)}", fg="yellow"))
     if item.speakers:
-        lines.append(indent + click.style("speakers: " + ", ".join(item.speakers), fg="magenta"))
+        who = printable(", ".join(item.speakers))
+        lines.append(indent + click.style(f"speakers: {who}", fg="magenta"))
     lines.extend(wrap_highlighted(item.text, item.highlight, max(40, width), indent))
     if item.also_in:
         lines.append(indent + click.style("also in: " + _also_in(item), dim=True))
@@ -92,12 +121,13 @@ def timeline(results: list[SearchResult], width: int) -> str:
         if key != current:
             current = key
             heading = click.style(item.date or "undated", fg="cyan", bold=True)
-            title = f"  {item.title}" if item.title else ""
-            blocks.append(f"{heading}  {click.style(item.source, bold=True)}{title}")
+            title = f"  {printable(item.title)}" if item.title else ""
+            source = click.style(printable(item.source), bold=True)
+            blocks.append(f"{heading}  {source}{title}")
         start, end = (
             item.highlight if item.highlight[0] < item.highlight[1] else (0, len(item.text))
         )
-        who = ", ".join(item.speakers) or "unattributed"
+        who = printable(", ".join(item.speakers)) or "unattributed"
         lines = [
             f"  #{item.rank} {citation(item.source, item.lines)} ¶{item.paragraph}  "
             + click.style(who, fg="magenta")
@@ -123,7 +153,7 @@ def changes(change: Changes) -> str:
 
 
 def refresh(report: RefreshReport) -> str:
-    return (
+    return printable(
         f"index {report.generation}: {report.reason} ({changes(report.changes)}); "
         f"{report.documents} documents, {report.chunks} chunks, "
         f"{report.embedded} embedded, {report.chunks - report.embedded} reused"
@@ -160,7 +190,8 @@ def status(state: Status, seeds: Path, index: Path) -> str:
                 f"  {name}  {entry.date or 'undated':<10}  {entry.chunks:>4} chunks  "
                 f"{entry.title or '(untitled)'}"
             )
-    return "\n".join(lines)
+    lines.extend(f"warning: {w}" for w in state.warnings)
+    return "\n".join(printable(line) for line in lines)
 
 
 def evaluation(table: dict[str, dict[str, float]], queries: int) -> str:

@@ -1,36 +1,49 @@
-"""On-disk index: generations of (FAISS vectors, chunk table, manifest), switched atomically.
+"""On-disk index: checksummed generations, committed by an atomic pointer switch.
 
 Layout of the index folder::
 
-    CURRENT                 name of the live generation (replaced atomically)
+    CURRENT                 "gen-000007 <sha256 of its manifest>", then the same for the
+                            last good generation before it (replaced atomically)
     gen-000007/
-        manifest.json       format, model, dimension, chunker, per-source hashes, counts
+        manifest.json       format, model, dimension, chunker, per-source hashes, counts,
+                            and the SHA-256 and size of every other file of the generation
         chunks.jsonl        line i describes row i of the FAISS index
         vectors.faiss       FAISS IndexFlatIP over L2-normalised vectors (cosine)
         lexical.sqlite      SQLite FTS5 (BM25) over the same rows
         sentences.npy       vectors of the sentences of multi-sentence chunks, in row order
+    damaged-gen-000006-…/   a generation that failed its checks, set aside, never deleted
     embeddings.sqlite       embedding cache (see cache.py)
     encoders/<model>/       ONNX query encoder (see encoder.py)
-    .lock                   held by the one process writing
+    .lock, .lock.owner      held by the one process writing, and who that is
 
-A build writes a whole new generation in a temporary folder, flushes it to disk, renames
-it into place and only then points ``CURRENT`` at it; the previous generation stays, so a
-reader that opened it a moment earlier still finishes. Nothing is ever written in place.
-JSON and FAISS's own format only, never pickle, so loading an index runs no code.
+As in Lucene's segments_N commit: a build writes a whole new generation in a temporary
+folder with our own writes (FAISS's ``write_index`` has no fsync and was seen to return
+normally on a full disk with a short file), fsyncs every file and the folder, renames it
+into place, and only then replaces ``CURRENT``. Until that replace, readers see the old
+generation whole; after it, the new one whole. Every load checks the manifest against the
+checksum in ``CURRENT`` and every file against the manifest (FAISS's own loader misses most
+flipped bytes), so damage is refused, never answered from; the previous generation, kept
+until the next commit, then answers with a warning. JSON, SQLite, FAISS's format and
+``.npy`` without pickle only: loading an index runs no code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import hashlib
 import io
 import json
 import os
 import re
 import shutil
+import signal
+import socket
 import sqlite3
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +55,46 @@ from diplosearch.errors import (
     IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
+    IndexWriteError,
 )
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npy"
+LEXICAL = "lexical.sqlite"
+DATA_FILES = (VECTORS, CHUNKS, LEXICAL, SENTENCES)
 CACHE = "embeddings.sqlite"
 ENCODERS = "encoders"
 LOCK = ".lock"
+LOCK_OWNER = ".lock.owner"
+DAMAGED = "damaged-"
 _GENERATION_RE = re.compile(r"^gen-(\d{6,})$")
+_POINTER_LINE_RE = re.compile(r"^(gen-\d{6,}) ([0-9a-f]{64})$")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+#: Fault injection for the crash tests: ``DIPLOSEARCH_CRASH_AT=<step>`` kills the process
+#: with SIGKILL when a build reaches that step of its commit.
+CRASH_ENV = "DIPLOSEARCH_CRASH_AT"
+COMMIT_STEPS = ("files-written", "generation-renamed", "pointer-written", "pointer-replaced")
+
+
+def _step(name: str) -> None:
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -68,6 +109,12 @@ class SourceEntry:
 
 
 @dataclass(frozen=True)
+class FileEntry:
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Manifest:
     model: str
     model_fingerprint: str
@@ -79,6 +126,8 @@ class Manifest:
     chunks: int
     #: Every speaker spelling in the chunk table -> the one name used for that person.
     speakers: dict[str, str] = field(default_factory=dict)
+    #: SHA-256 and size of every data file of the generation.
+    files: dict[str, FileEntry] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     generation: str = field(default="", compare=False)
 
@@ -101,13 +150,21 @@ class Manifest:
                 str(name): SourceEntry(
                     sha256=str(entry["sha256"]),
                     size=int(entry["size"]),
-                    title=entry["title"],
-                    date=entry["date"],
+                    title=_optional_str(entry["title"]),
+                    date=_optional_str(entry["date"]),
                     chunks=int(entry["chunks"]),
                 )
                 for name, entry in data["sources"].items()
             }
-            return cls(
+            files = {
+                str(name): FileEntry(sha256=str(entry["sha256"]), size=int(entry["size"]))
+                for name, entry in data["files"].items()
+            }
+            if set(files) != set(DATA_FILES) or not all(
+                _SHA_RE.match(f.sha256) for f in files.values()
+            ):
+                raise ValueError(f"files lists {sorted(files)}, expected {sorted(DATA_FILES)}")
+            manifest = cls(
                 model=str(data["model"]),
                 model_fingerprint=str(data["model_fingerprint"]),
                 dimension=int(data["dimension"]),
@@ -117,13 +174,23 @@ class Manifest:
                 sources=sources,
                 chunks=int(data["chunks"]),
                 speakers={str(k): str(v) for k, v in data["speakers"].items()},
+                files=files,
                 format_version=int(version),
                 generation=generation,
             )
+            if manifest.dimension <= 0 or manifest.chunks < 0:
+                raise ValueError("dimension and counts must be positive")
+            return manifest
         except IndexMismatchError:
             raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise IndexCorruptError(f"unreadable manifest in {generation}: {exc!r}") from exc
+
+
+def _optional_str(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"expected a string or null, got {type(value).__name__}")
+    return value
 
 
 def chunk_to_row(chunk: Chunk) -> dict[str, Any]:
@@ -145,16 +212,16 @@ def chunk_to_row(chunk: Chunk) -> dict[str, Any]:
 def row_to_chunk(row: dict[str, Any]) -> Chunk:
     start, end = row["lines"]
     return Chunk(
-        source=row["source"],
+        source=str(row["source"]),
         paragraph=int(row["paragraph"]),
         part=int(row["part"]),
         parts=int(row["parts"]),
         line_start=int(start),
         line_end=int(end),
-        section=row["section"],
-        date=row["date"],
-        text=row["text"],
-        speakers=tuple(row["speakers"]),
+        section=_optional_str(row["section"]),
+        date=_optional_str(row["date"]),
+        text=str(row["text"]),
+        speakers=tuple(str(s) for s in row["speakers"]),
         sentences=tuple((int(a), int(b)) for a, b in row["sentences"]),
     )
 
@@ -176,9 +243,9 @@ class LoadedIndex:
 
     def lexical(self) -> Any:
         """The BM25 index of this generation, checked against the chunk count."""
-        from diplosearch.lexical import FILE, LexicalIndex
+        from diplosearch.lexical import LexicalIndex
 
-        path = self.folder / FILE
+        path = self.folder / LEXICAL
         try:
             index = LexicalIndex(path)
             count = index.count()
@@ -192,6 +259,18 @@ class LoadedIndex:
         return index
 
 
+@dataclass(frozen=True)
+class Pointer:
+    """What ``CURRENT`` says: the live generation and the last good one before it."""
+
+    live: tuple[str, str]
+    previous: tuple[str, str] | None
+
+    def to_text(self) -> str:
+        lines = [self.live] + ([self.previous] if self.previous else [])
+        return "".join(f"{name} {sha}\n" for name, sha in lines)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -201,15 +280,20 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_file(path: Path, data: bytes) -> None:
+    """Write, flush and fsync; a short write (a full disk) raises instead of passing."""
     with path.open("wb") as handle:
-        handle.write(data)
+        written = handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+    if written != len(data) or path.stat().st_size != len(data):
+        raise OSError(f"short write: {path.stat().st_size} of {len(data)} bytes")
 
 
 class IndexStore:
     def __init__(self, root: Path) -> None:
         self.root = root
+        #: Warnings met while reading (a damaged generation passed over), for the caller.
+        self.notices: list[str] = []
 
     @property
     def cache_path(self) -> Path:
@@ -218,9 +302,12 @@ class IndexStore:
     def encoder_dir(self, key: str) -> Path:
         return self.root / ENCODERS / key
 
+    # -- the writer lock ----------------------------------------------------------------
+
     @contextlib.contextmanager
     def writer_lock(self, timeout: float = 600) -> Iterator[None]:
-        """One writer at a time; an OS lock, released if the process dies."""
+        """One writer at a time: an OS lock (released if the process dies), plus a note
+        of who holds it so that a second writer can say so."""
         from filelock import FileLock, Timeout
 
         self.root.mkdir(parents=True, exist_ok=True)
@@ -228,66 +315,159 @@ class IndexStore:
         try:
             lock.acquire(timeout=timeout)
         except Timeout as exc:
-            raise IndexLockedError(
-                f"another process has been writing {self.root} for over {timeout:.0f} s"
-            ) from exc
+            raise IndexLockedError(f"{self.root} is being written by {self.lock_owner()}") from exc
         try:
+            owner = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "command": " ".join(os.path.basename(a) for a in sys.argv[:3]),
+                "since": dt.datetime.now().isoformat(timespec="seconds"),
+            }
+            (self.root / LOCK_OWNER).write_text(json.dumps(owner), encoding="utf-8")
             yield
         finally:
+            with contextlib.suppress(OSError):
+                (self.root / LOCK_OWNER).unlink()
             lock.release()
 
-    def current(self) -> str | None:
+    def lock_owner(self) -> str:
         try:
-            name = (self.root / CURRENT).read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise IndexCorruptError(f"cannot read {self.root / CURRENT}: {exc.strerror}") from exc
-        if not _GENERATION_RE.match(name):
-            raise IndexCorruptError(f"{self.root / CURRENT} does not name a generation")
-        return name
+            owner = json.loads((self.root / LOCK_OWNER).read_text(encoding="utf-8"))
+            return (
+                f"process {owner['pid']} on {owner['host']} ({owner['command']}) "
+                f"since {owner['since']}"
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another process"
 
-    def read_manifest(self) -> Manifest:
-        name = self._require_current()
-        path = self.root / name / MANIFEST
+    # -- reading ------------------------------------------------------------------------
+
+    def pointer(self) -> Pointer | None:
+        path = self.root / CURRENT
         try:
             text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise IndexCorruptError(f"cannot read {path}: {exc}") from exc
+        lines = [_POINTER_LINE_RE.match(line) for line in text.splitlines()]
+        if not lines or len(lines) > 2 or not all(lines):
+            if _GENERATION_RE.match(text.strip()):  # written by an older diplosearch
+                raise IndexMismatchError(f"{path} is from an older index format")
+            raise IndexCorruptError(f"{path} is damaged: it does not name a generation")
+        pairs = [(m.group(1), m.group(2)) for m in lines if m]
+        return Pointer(live=pairs[0], previous=pairs[1] if len(pairs) > 1 else None)
+
+    def current(self) -> str | None:
+        pointer = self.pointer()
+        return pointer.live[0] if pointer else None
+
+    def _require_pointer(self) -> Pointer:
+        pointer = self.pointer()
+        if pointer is None:
+            raise IndexMissingError(f"no index in {self.root}; run `diplosearch index`")
+        return pointer
+
+    def _manifest(self, name: str, sha256: str) -> Manifest:
+        path = self.root / name / MANIFEST
+        try:
+            data = path.read_bytes()
         except OSError as exc:
             raise IndexCorruptError(f"cannot read {path}: {exc.strerror}") from exc
+        if _sha256(data) != sha256:
+            raise IndexCorruptError(f"{path} is damaged (checksum mismatch)")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise IndexCorruptError(f"{path} is not UTF-8") from exc
         return Manifest.from_json(text, name)
 
-    def _require_current(self) -> str:
-        name = self.current()
-        if name is None:
-            raise IndexMissingError(f"no index in {self.root}; run `diplosearch index`")
-        return name
+    def _candidates(self) -> list[tuple[str, str]]:
+        pointer = self._require_pointer()
+        return [pointer.live] + ([pointer.previous] if pointer.previous else [])
+
+    def read_manifest(self) -> Manifest:
+        """The live manifest; if it is damaged, the previous generation's, with a notice."""
+        return self._first_good(lambda name, sha: self._manifest(name, sha))
+
+    def _first_good(self, read: Any) -> Any:
+        first: IndexCorruptError | None = None
+        for name, sha in self._candidates():
+            try:
+                value = read(name, sha)
+            except IndexCorruptError as exc:
+                first = first or exc
+                continue
+            if first is not None:
+                self.notices.append(f"{first}; answering from the previous generation {name}")
+            return value
+        assert first is not None
+        raise first
+
+    def live_is_damaged(self) -> IndexCorruptError | None:
+        """Why the live generation fails its checks, if it does."""
+        name, sha = self._require_pointer().live
+        try:
+            self._load_generation(name, sha)
+        except IndexCorruptError as exc:
+            return exc
+        except IndexMismatchError:
+            return None
+        return None
 
     def read_chunks(self, manifest: Manifest) -> list[Chunk]:
-        """The chunk table of ``manifest``'s generation, row i first to last."""
-        path = self.root / manifest.generation / CHUNKS
+        """The chunk table of ``manifest``'s generation, checked against its checksum."""
+        folder = self.root / manifest.generation
+        self._check_file(folder, CHUNKS, manifest)
+        return self._parse_chunks(folder / CHUNKS)
+
+    @staticmethod
+    def _parse_chunks(path: Path) -> list[Chunk]:
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
             return [row_to_chunk(json.loads(line)) for line in lines]
         except OSError as exc:
             raise IndexCorruptError(f"cannot read {path}: {exc.strerror}") from exc
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IndexCorruptError(f"unreadable chunk table {path}: {exc!r}") from exc
 
-    def load(self, model: str, dimension: int) -> LoadedIndex:
-        """Load the live generation, checking it against the model and its own counts."""
-        import faiss
+    @staticmethod
+    def _check_file(folder: Path, name: str, manifest: Manifest) -> None:
+        path = folder / name
+        entry = manifest.files[name]
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise IndexCorruptError(f"{path} is missing ({exc.strerror})") from exc
+        if size != entry.size:
+            raise IndexCorruptError(
+                f"{path} is damaged: {size} bytes, the manifest says {entry.size}"
+            )
+        if _file_sha256(path) != entry.sha256:
+            raise IndexCorruptError(f"{path} is damaged (checksum mismatch)")
 
-        manifest = self.read_manifest()
+    def load(self, model: str, dimension: int) -> LoadedIndex:
+        """Load the live generation after checking every file; if it is damaged, the
+        previous one, with a notice. A model or dimension mismatch is never skipped."""
+        loaded: LoadedIndex = self._first_good(self._load_generation)
+        manifest = loaded.manifest
         if manifest.model != model or manifest.dimension != dimension:
             raise IndexMismatchError(
                 f"index was built with {manifest.model} ({manifest.dimension}-d), "
                 f"not {model} ({dimension}-d); run `diplosearch index --rebuild`"
             )
-        folder = self.root / manifest.generation
-        chunks = self.read_chunks(manifest)
+        return loaded
+
+    def _load_generation(self, name: str, sha: str) -> LoadedIndex:
+        import faiss
+
+        manifest = self._manifest(name, sha)
+        folder = self.root / name
+        for file in DATA_FILES:
+            self._check_file(folder, file, manifest)
+        chunks = self._parse_chunks(folder / CHUNKS)
         try:
-            data = np.fromfile(folder / VECTORS, dtype=np.uint8)
-            index = faiss.deserialize_index(data)
+            index = faiss.deserialize_index(np.fromfile(folder / VECTORS, dtype=np.uint8))
         except Exception as exc:  # FAISS raises RuntimeError; numpy OSError/ValueError
             raise IndexCorruptError(f"unreadable vectors {folder / VECTORS}: {exc}") from exc
         if not (index.ntotal == len(chunks) == manifest.chunks):
@@ -306,13 +486,12 @@ class IndexStore:
         try:
             sentences = np.load(folder / SENTENCES, allow_pickle=False)
         except (OSError, ValueError) as exc:
+            path = folder / SENTENCES
+            raise IndexCorruptError(f"unreadable sentence vectors {path}: {exc}") from exc
+        if sentences.shape != (total, manifest.dimension) or sentences.dtype != np.float32:
             raise IndexCorruptError(
-                f"unreadable sentence vectors {folder / SENTENCES}: {exc}"
-            ) from exc
-        if sentences.shape != (total, manifest.dimension):
-            raise IndexCorruptError(
-                f"{folder / SENTENCES} holds {sentences.shape}, the chunk table needs "
-                f"({total}, {manifest.dimension})"
+                f"{folder / SENTENCES} holds {sentences.shape} {sentences.dtype}, the chunk "
+                f"table needs ({total}, {manifest.dimension}) float32"
             )
         return LoadedIndex(
             manifest=manifest,
@@ -323,6 +502,8 @@ class IndexStore:
             sentence_start=starts,
         )
 
+    # -- writing ------------------------------------------------------------------------
+
     def write(
         self,
         manifest: Manifest,
@@ -330,7 +511,29 @@ class IndexStore:
         vectors: np.ndarray,
         sentence_vectors: np.ndarray,
     ) -> str:
-        """Commit a new generation; call with :meth:`writer_lock` held. Returns its name."""
+        """Commit a new generation; call with :meth:`writer_lock` held. Returns its name.
+
+        Any failure to write (a full disk, an I/O error) leaves the live generation as it
+        was and raises :class:`IndexWriteError`."""
+        try:
+            return self._write(manifest, chunks, vectors, sentence_vectors)
+        except OSError as exc:
+            raise IndexWriteError(
+                f"could not write the index in {self.root}: {exc.strerror or exc}; "
+                "the previous index is unchanged"
+            ) from exc
+        except sqlite3.Error as exc:
+            raise IndexWriteError(
+                f"could not write the index in {self.root}: {exc}; the previous index is unchanged"
+            ) from exc
+
+    def _write(
+        self,
+        manifest: Manifest,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        sentence_vectors: np.ndarray,
+    ) -> str:
         import faiss
 
         from diplosearch import lexical
@@ -338,7 +541,8 @@ class IndexStore:
         if len(chunks) != len(vectors) or manifest.chunks != len(chunks):
             raise ValueError("chunks, vectors and manifest counts differ")
         self.root.mkdir(parents=True, exist_ok=True)
-        existing = [int(m.group(1)) for m in map(_GENERATION_RE.match, self._names()) if m]
+        previous = self._last_good()
+        existing = [_number(n) for n in self._names()]
         name = f"gen-{max(existing, default=0) + 1:06d}"
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.root))
         try:
@@ -351,36 +555,129 @@ class IndexStore:
             _write_file(tmp / SENTENCES, buffer.getvalue())
             rows = "".join(json.dumps(chunk_to_row(c), ensure_ascii=False) + "\n" for c in chunks)
             _write_file(tmp / CHUNKS, rows.encode("utf-8"))
-            lexical.write(tmp / lexical.FILE, [c.text for c in chunks])
-            _write_file(tmp / MANIFEST, manifest.to_json().encode("utf-8"))
+            lexical.write(tmp / LEXICAL, [c.text for c in chunks])
+            files = {
+                f: FileEntry(sha256=_file_sha256(tmp / f), size=(tmp / f).stat().st_size)
+                for f in DATA_FILES
+            }
+            text = replace(manifest, files=files).to_json().encode("utf-8")
+            _write_file(tmp / MANIFEST, text)
             _fsync_dir(tmp)
+            _step("files-written")
             tmp.rename(self.root / name)
+            _fsync_dir(self.root)
+            _step("generation-renamed")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        pointer = self.root / f".{CURRENT}.tmp"
-        _write_file(pointer, (name + "\n").encode("utf-8"))
-        os.replace(pointer, self.root / CURRENT)
+        pointer = Pointer(live=(name, _sha256(text)), previous=previous)
+        staged = self.root / f".{CURRENT}.tmp"
+        _write_file(staged, pointer.to_text().encode("utf-8"))
+        _step("pointer-written")
+        os.replace(staged, self.root / CURRENT)
         _fsync_dir(self.root)
-        self._prune(keep={name, *self._previous(name)})
+        _step("pointer-replaced")
+        self._prune(keep={name, *([previous[0]] if previous else [])})
         return name
+
+    def _last_good(self) -> tuple[str, str] | None:
+        """The generation to keep as the fallback of the next commit: the live one if it
+        passes every check, else the previous one if that does. A generation that fails
+        is set aside (renamed ``damaged-…``), never deleted, and a notice says where."""
+        try:
+            candidates = self._candidates()
+        except (IndexMissingError, IndexCorruptError, IndexMismatchError):
+            return None
+        for name, sha in candidates:
+            try:
+                self._load_generation(name, sha)
+                return name, sha
+            except IndexMismatchError:
+                continue  # an older format: not ours to keep as a fallback
+            except IndexCorruptError as exc:
+                if (self.root / name).is_dir():
+                    where = self.quarantine(name)
+                    self.notices.append(f"{exc}; the damaged generation is kept as {where.name}")
+        return None
+
+    def quarantine(self, name: str) -> Path:
+        """Set a damaged generation aside (renamed, never deleted) and return where."""
+        stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+        target = self.root / f"{DAMAGED}{name}-{stamp}"
+        (self.root / name).rename(target)
+        return target
 
     def _names(self) -> list[str]:
         return [p.name for p in self.root.iterdir()] if self.root.exists() else []
 
-    def _previous(self, name: str) -> list[str]:
-        def number(entry: str) -> int:
-            match = _GENERATION_RE.match(entry)
-            return int(match.group(1)) if match else -1
-
-        older = sorted((n for n in self._names() if 0 <= number(n) < number(name)), key=number)
-        return older[-1:]
-
     def _prune(self, keep: set[str]) -> None:
-        """Drop generations but the live one and its predecessor, and dead temporaries."""
+        """Drop generations but the live one and its fallback, and dead temporaries; set
+        aside (``damaged-``) generations stay until the user removes them."""
         for entry in self._names():
             if (_GENERATION_RE.match(entry) and entry not in keep) or entry.startswith(".tmp-"):
                 shutil.rmtree(self.root / entry, ignore_errors=True)
+
+    # -- checking -----------------------------------------------------------------------
+
+    def verify(self) -> tuple[list[str], list[str]]:
+        """Check everything, like Lucene's CheckIndex: (problems, facts checked)."""
+        problems: list[str] = []
+        checked: list[str] = []
+        try:
+            pointer = self._require_pointer()
+        except (IndexMissingError, IndexCorruptError, IndexMismatchError) as exc:
+            return [str(exc)], checked
+        generations = [pointer.live] + ([pointer.previous] if pointer.previous else [])
+        for role, (name, sha) in zip(("live", "previous"), generations, strict=False):
+            try:
+                loaded = self._load_generation(name, sha)
+            except (IndexCorruptError, IndexMismatchError) as exc:
+                problems.append(f"{role} generation {name}: {exc}")
+                continue
+            vectors = loaded.faiss_index.reconstruct_n(0, loaded.faiss_index.ntotal)
+            for label, matrix in (
+                ("vectors", vectors),
+                ("sentence vectors", loaded.sentence_vectors),
+            ):
+                if not np.isfinite(matrix).all():
+                    problems.append(f"{role} generation {name}: {label} hold NaN or infinity")
+                elif len(matrix) and np.abs(np.linalg.norm(matrix, axis=1) - 1).max() > 1e-3:
+                    problems.append(f"{role} generation {name}: {label} are not unit length")
+            lexical = None
+            try:
+                lexical = loaded.lexical()
+            except IndexCorruptError as exc:
+                problems.append(f"{role} generation {name}: {exc}")
+            finally:
+                if lexical is not None:
+                    lexical.close()
+            extra = sorted(
+                p.name
+                for p in (self.root / name).iterdir()
+                if p.name not in {MANIFEST, *DATA_FILES}
+            )
+            if extra:
+                problems.append(f"{role} generation {name}: unexpected files {', '.join(extra)}")
+            checked.append(
+                f"{role} generation {name}: {len(loaded.manifest.sources)} documents, "
+                f"{loaded.manifest.chunks} chunks, {len(DATA_FILES) + 1} files checksummed"
+            )
+        known = {name for name, _ in generations}
+        for entry in sorted(self._names()):
+            if _GENERATION_RE.match(entry) and entry not in known:
+                problems.append(f"orphan generation {entry} (not named by {CURRENT})")
+            elif entry.startswith(".tmp-"):
+                problems.append(f"leftover temporary folder {entry} (an interrupted build)")
+            elif entry.startswith(DAMAGED):
+                problems.append(
+                    f"damaged generation set aside: {entry} (yours to inspect or delete)"
+                )
+        return problems, checked
+
+
+def _number(entry: str) -> int:
+    match = _GENERATION_RE.match(entry)
+    return int(match.group(1)) if match else 0
 
 
 def nearest(index: Any, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -392,6 +689,6 @@ def nearest(index: Any, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
     scores, labels = index.search(np.ascontiguousarray(vector, dtype=np.float32)[None, :], k)
     return [
         (int(row), float(score))
-        for row, score in zip(labels[0], scores[0], strict=False)
+        for row, score in zip(labels[0], scores[0], strict=True)
         if row >= 0
     ]

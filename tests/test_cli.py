@@ -157,7 +157,7 @@ def test_damaged_index_is_one_line_and_untouched(index_copy):
     vectors = index / store.IndexStore(index).current() / store.VECTORS
     vectors.write_bytes(vectors.read_bytes()[:1000])
     result = run("search", "railway", *corpus_args(seeds, index))
-    assert_one_line_error(result, 5, "unreadable vectors")
+    assert_one_line_error(result, 5, "vectors.faiss is damaged")
     assert len(vectors.read_bytes()) == 1000  # the evidence is left for the user
 
 

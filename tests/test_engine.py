@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,11 +17,24 @@ from diplosearch.errors import (
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    IndexWriteError,
 )
 from diplosearch.store import IndexStore, nearest
 from tests.fakes import HashingModel
 
 RAILWAY = "China-Kyrgyzstan-Uzbekistan railway"
+
+
+def rewrite_manifest(engine: Engine, change) -> None:
+    """Edit the live manifest and re-point CURRENT at it, as a different build would."""
+    name = engine.store.current()
+    path = engine.store.root / name / store.MANIFEST
+    data = json.loads(path.read_text())
+    change(data)
+    text = json.dumps(data).encode()
+    path.write_bytes(text)
+    sha = hashlib.sha256(text).hexdigest()
+    (engine.store.root / store.CURRENT).write_text(f"{name} {sha}\n")
 
 
 def texts_of(engine: Engine) -> list[str]:
@@ -143,12 +157,10 @@ def test_other_model_is_refused_then_rebuilt(seeds: Path, tmp_path: Path):
 
 def test_format_version_mismatch_is_refused(fake_engine: Engine):
     fake_engine.refresh()
-    manifest_path = fake_engine.store.root / fake_engine.store.current() / store.MANIFEST
-    data = json.loads(manifest_path.read_text())
-    data["format_version"] = 99
-    manifest_path.write_text(json.dumps(data))
+    rewrite_manifest(fake_engine, lambda data: data.update(format_version=99))
     with pytest.raises(IndexMismatchError, match="format 99"):
         fake_engine.search("railway", refresh=False)
+    assert fake_engine.search("railway").refreshed.reason.startswith("index format 99")
 
 
 @pytest.mark.parametrize(
@@ -181,7 +193,7 @@ def test_failed_build_leaves_last_good_index(fake_engine: Engine, seeds: Path, m
         real_write(path, data)
 
     monkeypatch.setattr(store, "_write_file", failing_write)
-    with pytest.raises(OSError):
+    with pytest.raises(IndexWriteError, match="No space left on device"):
         fake_engine.refresh()
     monkeypatch.undo()
     assert fake_engine.store.current() == live
@@ -208,7 +220,7 @@ def test_empty_or_missing_corpus_is_a_typed_error(tmp_path: Path):
 
 
 def test_k_larger_than_index_returns_every_chunk_once(fake_engine: Engine):
-    response = fake_engine.search("railway", k=10_000)
+    response = fake_engine.search("railway", k=1000)  # more than the 247 chunks
     cited = [(r.source, r.lines) for r in response.results]
     cited += [(c.source, c.lines) for r in response.results for c in r.also_in]
     assert len(cited) == response.refreshed.chunks  # each passage once, as a result or a copy
@@ -234,10 +246,7 @@ def test_faiss_minus_one_labels_never_become_chunks():
 
 def test_store_counts_are_checked(tmp_path: Path, fake_engine: Engine):
     fake_engine.refresh()
-    folder = fake_engine.store.root / fake_engine.store.current()
-    data = json.loads((folder / store.MANIFEST).read_text())
-    data["chunks"] += 1
-    (folder / store.MANIFEST).write_text(json.dumps(data))
+    rewrite_manifest(fake_engine, lambda data: data.update(chunks=data["chunks"] + 1))
     with pytest.raises(IndexCorruptError, match="disagrees"):
         IndexStore(fake_engine.store.root).load("test/hashing", 64)
 
@@ -248,8 +257,10 @@ def test_unreadable_manifest_is_refused_until_an_explicit_rebuild(fake_engine: E
     (fake_engine.store.root / damaged / store.MANIFEST).write_text("{not json")
     with pytest.raises(IndexCorruptError):
         fake_engine.search("railway")  # not silently rebuilt over
-    assert "unreadable manifest" in fake_engine.status().problem
+    assert "checksum mismatch" in fake_engine.status().problem
     report = fake_engine.refresh(rebuild=True)
     assert report is not None and report.embedded == 0  # vectors came from the cache
-    assert (fake_engine.store.root / damaged).is_dir()  # the damaged generation is kept
+    kept = list(fake_engine.store.root.glob(f"damaged-{damaged}-*"))
+    assert len(kept) == 1 and (kept[0] / store.MANIFEST).read_text() == "{not json"
+    assert any("kept as damaged-" in n for n in fake_engine.store.notices)
     assert fake_engine.search("railway").results
