@@ -29,6 +29,12 @@ WRAP_WIDTH = 100
 
 _HAS_WORD_RE = re.compile(r"\w")
 
+#: Paragraphs longer than this (in characters) are cut into token windows in one linear
+#: pass, without sentence splitting or speaker rules, which would take minutes on them.
+HUGE_PARAGRAPH = 20_000
+#: First guess of a window's size: news English averages ~4-5 characters per word piece.
+WINDOW_CHARS_PER_TOKEN = 4
+
 TokenCounter = Callable[[str], int]
 
 
@@ -135,12 +141,41 @@ def _units(text: str, count: TokenCounter, limit: int) -> list[tuple[int, int, i
     return units
 
 
+def _windows(text: str, count: TokenCounter, limit: int) -> list[tuple[int, int]]:
+    """Consecutive spans of at most ``limit`` tokens, cut at white space where there is
+    some, in one linear pass: for paragraphs too long to sentence-split (a 50 MB line)."""
+    spans: list[tuple[int, int]] = []
+    position, length = 0, len(text)
+    while position < length:
+        while position < length and text[position].isspace():
+            position += 1
+        if position >= length:
+            break
+        size = WINDOW_CHARS_PER_TOKEN * limit
+        while True:
+            end = min(length, position + size)
+            if end < length:
+                cut = text.rfind(" ", position + size // 2, end)
+                end = cut if cut > position else end
+            if count(text[position:end]) <= limit or end - position <= 1:
+                break
+            size = max(1, (end - position) * 3 // 4)
+        piece_end = end
+        while piece_end > position and text[piece_end - 1].isspace():
+            piece_end -= 1
+        spans.append((position, piece_end))
+        position = end
+    return spans
+
+
 def split_spans(text: str, count: TokenCounter, limit: int) -> list[tuple[int, int]]:
     """Character spans of ``text`` that each fit in ``limit`` tokens, cut at sentence ends.
 
     Greedy packing sums the units' token counts; that equals the count of the joined text
     for word-piece tokenizers, which split on whitespace before anything else.
     """
+    if len(text) > HUGE_PARAGRAPH:
+        return _windows(text, count, limit)
     if count(text) <= limit:
         return [(0, len(text))]
     spans: list[tuple[int, int]] = []
@@ -237,9 +272,16 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
                     text=paragraph.text[start:end],
                 )
             )
-    spoken = speakers_of_paragraphs([(c.text, c.section) for c in chunks])
+    huge = {p.number for p in paragraphs if len(p.text) > HUGE_PARAGRAPH}
+    spoken = speakers_of_paragraphs(
+        [("" if c.paragraph in huge else c.text, c.section) for c in chunks]
+    )
     chunks = [
-        replace(c, speakers=tuple(names), sentences=tuple(sentence_spans(c.text)))
+        replace(
+            c,
+            speakers=tuple(names),
+            sentences=((0, len(c.text)),) if c.paragraph in huge else tuple(sentence_spans(c.text)),
+        )
         for c, names in zip(chunks, spoken, strict=True)
     ]
     return Document(source=source, title=title, date=doc_date, chunks=tuple(chunks))

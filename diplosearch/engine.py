@@ -12,6 +12,7 @@ import datetime as dt
 import fnmatch
 import hashlib
 import re
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from diplosearch.errors import (
     IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
+    IndexWriteError,
     QueryError,
 )
 from diplosearch.fusion import collapse, reciprocal_rank_fusion
@@ -309,7 +311,13 @@ class Engine:
                 reason = f"the live generation is damaged ({damage})"
             if reason is None:
                 return None
-            return self._build(sources, reason, reuse=not rebuild, progress=progress)
+            try:
+                return self._build(sources, reason, reuse=not rebuild, progress=progress)
+            except (OSError, sqlite3.Error) as exc:  # the cache or the encoder export
+                raise IndexWriteError(
+                    f"could not write the index in {self.store.root}: "
+                    f"{getattr(exc, 'strerror', None) or exc}; the previous index is unchanged"
+                ) from exc
 
     def _previous(self) -> tuple[Manifest, dict[str, list[Chunk]]] | None:
         """The live generation's manifest and chunks by source, if they can be reused."""

@@ -2,8 +2,9 @@
 
 Layout of the index folder::
 
-    CURRENT                 "gen-000007 <sha256 of its manifest>", then the same for the
-                            last good generation before it (replaced atomically)
+    CURRENT                 "gen-000007 <sha256 of its manifest>", the same for the last
+                            good generation before it, and "sum <sha256 of those lines>"
+                            (replaced atomically)
     gen-000007/
         manifest.json       format, model, dimension, chunker, per-source hashes, counts,
                             and the SHA-256 and size of every other file of the generation
@@ -267,8 +268,11 @@ class Pointer:
     previous: tuple[str, str] | None
 
     def to_text(self) -> str:
+        """One line per generation, then a checksum of those lines (as Lucene's
+        segments_N footer), so a truncated or altered pointer is always told apart."""
         lines = [self.live] + ([self.previous] if self.previous else [])
-        return "".join(f"{name} {sha}\n" for name, sha in lines)
+        body = "".join(f"{name} {sha}\n" for name, sha in lines)
+        return f"{body}sum {_sha256(body.encode())}\n"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -350,10 +354,13 @@ class IndexStore:
             return None
         except (OSError, UnicodeDecodeError) as exc:
             raise IndexCorruptError(f"cannot read {path}: {exc}") from exc
-        lines = [_POINTER_LINE_RE.match(line) for line in text.splitlines()]
+        if _GENERATION_RE.match(text.strip()):  # written by an older diplosearch
+            raise IndexMismatchError(f"{path} is from an older index format")
+        body, _, footer = text.rpartition("sum ")
+        if footer != f"{_sha256(body.encode())}\n":
+            raise IndexCorruptError(f"{path} is damaged (checksum mismatch)")
+        lines = [_POINTER_LINE_RE.match(line) for line in body.splitlines()]
         if not lines or len(lines) > 2 or not all(lines):
-            if _GENERATION_RE.match(text.strip()):  # written by an older diplosearch
-                raise IndexMismatchError(f"{path} is from an older index format")
             raise IndexCorruptError(f"{path} is damaged: it does not name a generation")
         pairs = [(m.group(1), m.group(2)) for m in lines if m]
         return Pointer(live=pairs[0], previous=pairs[1] if len(pairs) > 1 else None)
@@ -448,8 +455,19 @@ class IndexStore:
 
     def load(self, model: str, dimension: int) -> LoadedIndex:
         """Load the live generation after checking every file; if it is damaged, the
-        previous one, with a notice. A model or dimension mismatch is never skipped."""
-        loaded: LoadedIndex = self._first_good(self._load_generation)
+        previous one, with a notice. A model or dimension mismatch is never skipped.
+
+        A reader racing two quick commits can find its generation already pruned; it then
+        starts again from the new ``CURRENT``."""
+        for attempt in range(3):
+            pointer = self.pointer()
+            try:
+                loaded: LoadedIndex = self._first_good(self._load_generation)
+                break
+            except IndexCorruptError:
+                if attempt == 2 or self.pointer() == pointer:
+                    raise
+                self.notices.clear()
         manifest = loaded.manifest
         if manifest.model != model or manifest.dimension != dimension:
             raise IndexMismatchError(
@@ -665,13 +683,16 @@ class IndexStore:
         known = {name for name, _ in generations}
         for entry in sorted(self._names()):
             if _GENERATION_RE.match(entry) and entry not in known:
-                problems.append(f"orphan generation {entry} (not named by {CURRENT})")
-            elif entry.startswith(".tmp-"):
-                problems.append(f"leftover temporary folder {entry} (an interrupted build)")
-            elif entry.startswith(DAMAGED):
-                problems.append(
-                    f"damaged generation set aside: {entry} (yours to inspect or delete)"
+                checked.append(
+                    f"note: {entry} is not named by {CURRENT} (an interrupted "
+                    "commit); the next build removes it"
                 )
+            elif entry.startswith(".tmp-"):
+                checked.append(
+                    f"note: {entry} is left by an interrupted build; the next build removes it"
+                )
+            elif entry.startswith(DAMAGED):
+                problems.append(f"damaged generation set aside: {entry} (inspect or delete it)")
         return problems, checked
 
 

@@ -31,7 +31,9 @@ class HashingModel:
             digest = hashlib.sha256(word.encode()).digest()
             vector[digest[0] % self.dimension] += 1.0 if digest[1] % 2 else -1.0
         norm = np.linalg.norm(vector)
-        return vector / norm if norm else vector
+        if not norm:  # no words (a lone "."): still a unit vector, as real models give
+            vector[0], norm = 1.0, 1.0
+        return vector / norm
 
     def embed(self, texts: Sequence[str], progress=None) -> np.ndarray:
         self.embedded.extend(texts)

@@ -33,8 +33,8 @@ def rewrite_manifest(engine: Engine, change) -> None:
     change(data)
     text = json.dumps(data).encode()
     path.write_bytes(text)
-    sha = hashlib.sha256(text).hexdigest()
-    (engine.store.root / store.CURRENT).write_text(f"{name} {sha}\n")
+    pointer = store.Pointer(live=(name, hashlib.sha256(text).hexdigest()), previous=None)
+    (engine.store.root / store.CURRENT).write_text(pointer.to_text())
 
 
 def texts_of(engine: Engine) -> list[str]:
