@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from diplosearch import __version__, render
-from diplosearch.engine import MODES, Engine, Filters
+from diplosearch.engine import MAX_RESULTS, MODES, Engine, Filters
 from diplosearch.errors import DiplosearchError, IndexCorruptError
 
 
@@ -100,7 +100,7 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
     "--top",
     default=10,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_RESULTS),
     help="Number of distinct passages to return.",
 )
 @click.option(

@@ -75,15 +75,16 @@ def _encoding(data: bytes) -> str | None:
 
 
 def looks_binary(data: bytes) -> bool:
-    """Binary: not UTF-16/32, and more than 1% NUL bytes or 10% other control bytes at
-    the start. A text file with a stray NUL is text (the NULs are dropped)."""
+    """Binary: not UTF-16/32, and more than 1% NUL bytes (and more than 4) or 10% other
+    control bytes at the start. A text file with a stray NUL is text (the NULs are
+    dropped, with a warning)."""
     if _encoding(data) is not None:
         return False
     head = data[:_SNIFF]
     if not head:
         return False
     controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13, 27))
-    return head.count(0) > 0.01 * len(head) or controls > 0.10 * len(head)
+    return head.count(0) > max(4, 0.01 * len(head)) or controls > 0.10 * len(head)
 
 
 def decode(data: bytes, name: str) -> tuple[str, list[str]]:

@@ -431,8 +431,10 @@ class IndexStore:
     @staticmethod
     def _parse_chunks(path: Path) -> list[Chunk]:
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-            return [row_to_chunk(json.loads(line)) for line in lines]
+            # Split on "\n" only: JSON leaves U+2028, U+0085 and friends raw inside strings,
+            # and str.splitlines() would cut rows there.
+            lines = path.read_text(encoding="utf-8").split("\n")
+            return [row_to_chunk(json.loads(line)) for line in lines if line]
         except OSError as exc:
             raise IndexCorruptError(f"cannot read {path}: {exc.strerror}") from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
