@@ -136,6 +136,7 @@ def test_kill_at_random_moments(histories, tmp_path: Path):
         code = process.wait(timeout=120)
         outcomes["killed" if code == -signal.SIGKILL else "finished"] += 1
         assert_recovers(histories, seeds, index)
+    print("random kills:", outcomes)
     assert outcomes["killed"] >= 15, outcomes
 
 
@@ -208,6 +209,7 @@ def test_every_truncation_and_byte_flip_is_detected(histories, two_generations, 
         assert answers(Engine(seeds, index, HashingModel())) == histories["new"]
         assert any(previous in p for p in IndexStore(index).verify()[0])
         tally["previous-damaged"] += 1
+    print("damage cases:", len(cases), tally)
     assert tally["fallback"] > 0 and tally["error"] > 0, tally
 
 
@@ -248,6 +250,7 @@ def count_writes(histories, tmp_path: Path) -> int:
 
 def test_disk_full_at_every_write_keeps_the_previous_generation(histories, tmp_path, monkeypatch):
     writes = count_writes(histories, tmp_path)
+    print("write points:", writes, "+ lexical + cache")
     assert writes >= 5  # vectors, sentences, chunks, manifest, pointer
     failures = [("file", n) for n in range(writes)] + [("lexical", 0), ("cache", 0)]
     for kind, n in failures:
@@ -394,6 +397,7 @@ def test_concurrent_queries_during_rebuilds(histories, tmp_path: Path):
     outputs = [json.loads(reader.communicate(timeout=120)[0]) for reader in readers]
     assert all(out["errors"] == [] for out in outputs), [o["errors"][:3] for o in outputs]
     answered = [json.dumps(answer) for out in outputs for answer in out["seen"]]
+    print("concurrent answers:", len(answered), "distinct:", len(set(answered)))
     assert len(answered) >= 40
     assert set(answered) <= expected
 
