@@ -22,7 +22,7 @@ class _Group(click.Group):
         except DiplosearchError as exc:
             hint = ""
             if isinstance(exc, IndexCorruptError):
-                hint = " (files left as they are; `diplosearch index --rebuild` writes a new index)"
+                hint = " (left as it is; `diplosearch index` sets it aside and rebuilds)"
             click.echo(render.printable(f"diplosearch: error: {exc}{hint}"), err=True)
             ctx.exit(exc.exit_code)
 

@@ -699,7 +699,8 @@ class IndexStore:
 
 
 def _number(entry: str) -> int:
-    match = _GENERATION_RE.match(entry)
+    """A folder's generation number, set-aside ones included, so numbers only grow."""
+    match = re.match(r"^gen-(\d{6,})(?:-|$)", entry.removeprefix(DAMAGED))
     return int(match.group(1)) if match else 0
 
 

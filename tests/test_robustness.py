@@ -450,3 +450,14 @@ def test_planted_pickle_payload_never_executes(histories, tmp_path: Path):
             Engine(seeds, case, HashingModel()).search("railway", refresh=False)
         assert not marker.exists()
     assert not marker.exists() and folder.exists()
+
+
+def test_generation_numbers_only_grow_past_set_aside_ones(two_generations, tmp_path):
+    seeds, pristine = two_generations
+    index = tmp_path / "index"
+    shutil.copytree(pristine, index)
+    live = IndexStore(index).current()
+    damage(index / live / store.CHUNKS, "flip", 3)
+    engine = Engine(seeds, index, HashingModel())
+    engine.refresh(heal=True)
+    assert store._number(engine.store.current()) == store._number(live) + 1
