@@ -50,16 +50,19 @@ def _warn(message: str) -> None:
     click.echo(render.printable(f"diplosearch: warning: {message}"), err=True)
 
 
+_index_option = click.option(
+    "--index",
+    "index_dir",
+    envvar="DIPLOSEARCH_INDEX",
+    default="index",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index folder (env DIPLOSEARCH_INDEX).",
+)
+
+
 def _corpus_options(command: Any) -> Any:
-    command = click.option(
-        "--index",
-        "index_dir",
-        envvar="DIPLOSEARCH_INDEX",
-        default="index",
-        show_default=True,
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Index folder (env DIPLOSEARCH_INDEX).",
-    )(command)
+    command = _index_option(command)
     return click.option(
         "--seeds",
         envvar="DIPLOSEARCH_SEEDS",
@@ -218,15 +221,7 @@ def index(rebuild: bool, seeds: Path, index_dir: Path) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-@click.option(
-    "--index",
-    "index_dir",
-    envvar="DIPLOSEARCH_INDEX",
-    default="index",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Index folder (env DIPLOSEARCH_INDEX).",
-)
+@_index_option
 def verify(as_json: bool, index_dir: Path) -> None:
     """Check the index's integrity, like Lucene's CheckIndex.
 

@@ -314,10 +314,7 @@ class Engine:
             try:
                 return self._build(sources, reason, reuse=not rebuild, progress=progress)
             except (OSError, sqlite3.Error) as exc:  # the cache or the encoder export
-                raise IndexWriteError(
-                    f"could not write the index in {self.store.root}: "
-                    f"{getattr(exc, 'strerror', None) or exc}; the previous index is unchanged"
-                ) from exc
+                raise IndexWriteError.during_build(self.store.root, exc) from exc
 
     def _previous(self) -> tuple[Manifest, dict[str, list[Chunk]]] | None:
         """The live generation's manifest and chunks by source, if they can be reused."""

@@ -39,6 +39,13 @@ class IndexWriteError(DiplosearchError):
 
     exit_code = 7
 
+    @classmethod
+    def during_build(cls, root: object, exc: Exception) -> IndexWriteError:
+        reason = getattr(exc, "strerror", None) or exc
+        return cls(
+            f"could not write the index in {root}: {reason}; the previous index is unchanged"
+        )
+
 
 class ModelError(DiplosearchError):
     """The embedding model or its exported query encoder cannot be loaded."""

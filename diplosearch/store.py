@@ -537,15 +537,8 @@ class IndexStore:
         was and raises :class:`IndexWriteError`."""
         try:
             return self._write(manifest, chunks, vectors, sentence_vectors)
-        except OSError as exc:
-            raise IndexWriteError(
-                f"could not write the index in {self.root}: {exc.strerror or exc}; "
-                "the previous index is unchanged"
-            ) from exc
-        except sqlite3.Error as exc:
-            raise IndexWriteError(
-                f"could not write the index in {self.root}: {exc}; the previous index is unchanged"
-            ) from exc
+        except (OSError, sqlite3.Error) as exc:
+            raise IndexWriteError.during_build(self.root, exc) from exc
 
     def _write(
         self,
