@@ -11,8 +11,9 @@ from typing import Any
 import click
 
 from diplosearch import __version__, render
-from diplosearch.engine import MAX_RESULTS, MODES, Engine, Filters
+from diplosearch.engine import MAX_RESULTS, MODES, Engine
 from diplosearch.errors import DiplosearchError, IndexCorruptError
+from diplosearch.filters import Filters
 
 
 class _Group(click.Group):
@@ -183,8 +184,7 @@ def search(
         click.echo(render.printable(f"searching for: {response.searched}"), err=True)
     results = render.timeline_order(response.results) if timeline else response.results
     if as_json:
-        payload = {"query": response.query, "results": [r.to_json() for r in results]}
-        click.echo(render.json_text(payload))
+        click.echo(render.json_text(response.to_json(results)))
         return
     if not results:
         click.echo("no passages found", err=True)

@@ -9,14 +9,11 @@ are embedded. A query that finds the index fresh never loads torch.
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import hashlib
 import re
 import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -32,38 +29,15 @@ from diplosearch.errors import (
     IndexWriteError,
     QueryError,
 )
+from diplosearch.filters import Filters, speakers_of
 from diplosearch.fusion import collapse, reciprocal_rank_fusion
 from diplosearch.highlight import best_sentence
 from diplosearch.lexical import ParsedQuery, parse_query
 from diplosearch.models import EmbeddingModel, Progress
 from diplosearch.query import focus
-from diplosearch.store import IndexStore, LoadedIndex, Manifest, SourceEntry, nearest
-
-
-@dataclass(frozen=True)
-class Changes:
-    """How the corpus differs from what the index was built from."""
-
-    added: tuple[str, ...] = ()
-    changed: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.changed or self.removed)
-
-    @classmethod
-    def between(
-        cls, indexed: dict[str, SourceEntry], current: dict[str, corpus.SourceFile]
-    ) -> Changes:
-        return cls(
-            added=tuple(sorted(set(current) - set(indexed))),
-            changed=tuple(
-                sorted(
-                    n for n in current if n in indexed and indexed[n].sha256 != current[n].sha256
-                )
-            ),
-            removed=tuple(sorted(set(indexed) - set(current))),
-        )
+from diplosearch.records import Manifest, SourceEntry
+from diplosearch.results import Changes, Citation, RefreshReport, SearchResponse, SearchResult
+from diplosearch.store import IndexStore, LoadedIndex, nearest
 
 
 @dataclass(frozen=True)
@@ -75,127 +49,6 @@ class Status:
     problem: str | None
     #: Warnings met on the way (a damaged generation passed over).
     warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RefreshReport:
-    generation: str
-    reason: str
-    changes: Changes
-    documents: int
-    chunks: int
-    #: Chunk texts that were embedded in this refresh (the rest came from the cache).
-    embedded: int
-    #: Sentences of multi-sentence chunks embedded for highlighting, likewise.
-    embedded_sentences: int = 0
-
-
-@dataclass(frozen=True)
-class Citation:
-    """Where else a collapsed near-duplicate passage appears."""
-
-    source: str
-    paragraph: int
-    lines: tuple[int, int]
-    date: str | None
-    text: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "paragraph": self.paragraph,
-            "lines": list(self.lines),
-            "date": self.date,
-        }
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    rank: int
-    score: float
-    source: str
-    title: str | None
-    date: str | None
-    paragraph: int
-    lines: tuple[int, int]
-    text: str
-    section: str | None
-    chunk_id: str
-    speakers: tuple[str, ...] = ()
-    #: Character offsets in ``text`` of the sentence that best matches the query.
-    highlight: tuple[int, int] = (0, 0)
-    also_in: tuple[Citation, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "score": round(self.score, 4),
-            "source": self.source,
-            "title": self.title,
-            "date": self.date,
-            "paragraph": self.paragraph,
-            "lines": list(self.lines),
-            "text": self.text,
-            "section": self.section,
-            "speakers": list(self.speakers),
-            "highlight": list(self.highlight),
-            "also_in": [c.to_json() for c in self.also_in],
-            "chunk_id": self.chunk_id,
-        }
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrictions on which passages may answer."""
-
-    since: str | None = None
-    until: str | None = None
-    source: str | None = None
-    speaker: str | None = None
-
-    def __bool__(self) -> bool:
-        return any((self.since, self.until, self.source, self.speaker))
-
-    def admits(self, chunk: Chunk, speakers: Sequence[str], people: set[str]) -> bool:
-        """Whether ``chunk`` (spoken by ``speakers``) passes; ``people`` from :meth:`people`."""
-        if (self.since or self.until) and chunk.date is None:
-            return False
-        if self.since and chunk.date < self.since:  # type: ignore[operator]
-            return False
-        if self.until and chunk.date > self.until:  # type: ignore[operator]
-            return False
-        if self.source and not (
-            fnmatch.fnmatchcase(chunk.source, self.source)
-            or fnmatch.fnmatchcase(chunk.source.rsplit("/", 1)[-1], self.source)
-        ):
-            return False
-        return not self.speaker or bool(people & set(speakers))
-
-    def people(self, names: dict[str, str]) -> set[str]:
-        """Everyone ``speaker`` names, by any spelling in the corpus (``Zhaparov`` also finds
-        what was filed under ``Sadyr Japarov``)."""
-        if not self.speaker:
-            return set()
-        wanted = re.compile(rf"\b{re.escape(self.speaker.strip())}\b", re.IGNORECASE)
-        return {canonical for raw, canonical in names.items() if wanted.search(raw)} | {
-            canonical for canonical in names.values() if wanted.search(canonical)
-        }
-
-
-@dataclass(frozen=True)
-class SearchResponse:
-    query: str
-    #: What was embedded: the query less any impersonal question frame (see query.py).
-    searched: str
-    results: list[SearchResult]
-    refreshed: RefreshReport | None
-    #: Set when refreshing was turned off and the corpus changed since the build.
-    stale: Changes | None
-    #: Warnings for the user: a damaged generation passed over, a rebuild still running.
-    warnings: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"query": self.query, "results": [r.to_json() for r in self.results]}
 
 
 MODES = ("dense", "lexical", "hybrid")
@@ -554,8 +407,3 @@ class Engine:
                 for c in copies
             ),
         )
-
-
-def speakers_of(chunk: Chunk, names: dict[str, str]) -> tuple[str, ...]:
-    """A chunk's speakers under one name per person (the manifest's map)."""
-    return tuple(dict.fromkeys(names.get(n, n) for n in chunk.speakers))

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from diplosearch.engine import Engine, SearchResult
+from diplosearch.engine import Engine
 from diplosearch.errors import JudgementsError
+from diplosearch.results import SearchResult
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from diplosearch.engine import Changes, RefreshReport, SearchResult, Status
+from diplosearch.engine import Status
+from diplosearch.results import Changes, RefreshReport, SearchResult
 
 #: Characters a terminal would act on rather than show: C0/C1 controls, DEL, and the bidi
 #: overrides that can make a line read differently from what it holds.

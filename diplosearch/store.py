@@ -44,7 +44,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +58,22 @@ from diplosearch.errors import (
     IndexMissingError,
     IndexWriteError,
 )
+from diplosearch.records import (
+    CHUNKS,
+    CURRENT,
+    DATA_FILES,
+    LEXICAL,
+    MANIFEST,
+    SENTENCES,
+    VECTORS,
+    FileEntry,
+    Manifest,
+    Pointer,
+    _sha256,
+    chunk_to_row,
+    row_to_chunk,
+)
 
-FORMAT_VERSION = 3
-CURRENT = "CURRENT"
-MANIFEST = "manifest.json"
-CHUNKS = "chunks.jsonl"
-VECTORS = "vectors.faiss"
-SENTENCES = "sentences.npy"
-LEXICAL = "lexical.sqlite"
-DATA_FILES = (VECTORS, CHUNKS, LEXICAL, SENTENCES)
 CACHE = "embeddings.sqlite"
 ENCODERS = "encoders"
 LOCK = ".lock"
@@ -74,7 +81,6 @@ LOCK_OWNER = ".lock.owner"
 DAMAGED = "damaged-"
 _GENERATION_RE = re.compile(r"^gen-(\d{6,})$")
 _POINTER_LINE_RE = re.compile(r"^(gen-\d{6,}) ([0-9a-f]{64})$")
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 #: Fault injection for the crash tests: ``DIPLOSEARCH_CRASH_AT=<step>`` kills the process
 #: with SIGKILL when a build reaches that step of its commit.
 CRASH_ENV = "DIPLOSEARCH_CRASH_AT"
@@ -86,145 +92,12 @@ def _step(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class SourceEntry:
-    """What the manifest remembers of one document."""
-
-    sha256: str
-    size: int
-    title: str | None
-    date: str | None
-    chunks: int
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    sha256: str
-    size: int
-
-
-@dataclass(frozen=True)
-class Manifest:
-    model: str
-    model_fingerprint: str
-    dimension: int
-    chunker_version: str
-    encoder: str
-    created: str
-    sources: dict[str, SourceEntry]
-    chunks: int
-    #: Every speaker spelling in the chunk table -> the one name used for that person.
-    speakers: dict[str, str] = field(default_factory=dict)
-    #: SHA-256 and size of every data file of the generation.
-    files: dict[str, FileEntry] = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
-    generation: str = field(default="", compare=False)
-
-    def to_json(self) -> str:
-        data = asdict(self)
-        data.pop("generation")
-        return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str, generation: str) -> Manifest:
-        """Parse and type-check; anything malformed is an :class:`IndexCorruptError`."""
-        try:
-            data = json.loads(text)
-            version = data["format_version"]
-            if version != FORMAT_VERSION:
-                raise IndexMismatchError(
-                    f"index format {version} is not the supported format {FORMAT_VERSION}"
-                )
-            sources = {
-                str(name): SourceEntry(
-                    sha256=str(entry["sha256"]),
-                    size=int(entry["size"]),
-                    title=_optional_str(entry["title"]),
-                    date=_optional_str(entry["date"]),
-                    chunks=int(entry["chunks"]),
-                )
-                for name, entry in data["sources"].items()
-            }
-            files = {
-                str(name): FileEntry(sha256=str(entry["sha256"]), size=int(entry["size"]))
-                for name, entry in data["files"].items()
-            }
-            if set(files) != set(DATA_FILES) or not all(
-                _SHA_RE.match(f.sha256) for f in files.values()
-            ):
-                raise ValueError(f"files lists {sorted(files)}, expected {sorted(DATA_FILES)}")
-            manifest = cls(
-                model=str(data["model"]),
-                model_fingerprint=str(data["model_fingerprint"]),
-                dimension=int(data["dimension"]),
-                chunker_version=str(data["chunker_version"]),
-                encoder=str(data["encoder"]),
-                created=str(data["created"]),
-                sources=sources,
-                chunks=int(data["chunks"]),
-                speakers={str(k): str(v) for k, v in data["speakers"].items()},
-                files=files,
-                format_version=int(version),
-                generation=generation,
-            )
-            if manifest.dimension <= 0 or manifest.chunks < 0:
-                raise ValueError("dimension and counts must be positive")
-            return manifest
-        except IndexMismatchError:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-            raise IndexCorruptError(f"unreadable manifest in {generation}: {exc!r}") from exc
-
-
-def _optional_str(value: Any) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"expected a string or null, got {type(value).__name__}")
-    return value
-
-
-def chunk_to_row(chunk: Chunk) -> dict[str, Any]:
-    return {
-        "id": chunk.id,
-        "source": chunk.source,
-        "paragraph": chunk.paragraph,
-        "part": chunk.part,
-        "parts": chunk.parts,
-        "lines": [chunk.line_start, chunk.line_end],
-        "section": chunk.section,
-        "date": chunk.date,
-        "speakers": list(chunk.speakers),
-        "sentences": [list(span) for span in chunk.sentences],
-        "text": chunk.text,
-    }
-
-
-def row_to_chunk(row: dict[str, Any]) -> Chunk:
-    start, end = row["lines"]
-    return Chunk(
-        source=str(row["source"]),
-        paragraph=int(row["paragraph"]),
-        part=int(row["part"]),
-        parts=int(row["parts"]),
-        line_start=int(start),
-        line_end=int(end),
-        section=_optional_str(row["section"]),
-        date=_optional_str(row["date"]),
-        text=str(row["text"]),
-        speakers=tuple(str(s) for s in row["speakers"]),
-        sentences=tuple((int(a), int(b)) for a, b in row["sentences"]),
-    )
 
 
 @dataclass
@@ -258,21 +131,6 @@ class LoadedIndex:
                 f"lexical index {path} has {count} rows, the chunk table {len(self.chunks)}"
             )
         return index
-
-
-@dataclass(frozen=True)
-class Pointer:
-    """What ``CURRENT`` says: the live generation and the last good one before it."""
-
-    live: tuple[str, str]
-    previous: tuple[str, str] | None
-
-    def to_text(self) -> str:
-        """One line per generation, then a checksum of those lines (as Lucene's
-        segments_N footer), so a truncated or altered pointer is always told apart."""
-        lines = [self.live] + ([self.previous] if self.previous else [])
-        body = "".join(f"{name} {sha}\n" for name, sha in lines)
-        return f"{body}sum {_sha256(body.encode())}\n"
 
 
 def _fsync_dir(path: Path) -> None:

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 from diplosearch import evaluate
 from diplosearch.cli import cli
-from diplosearch.engine import MODES, Citation, Engine, SearchResult
+from diplosearch.engine import MODES, Engine
 from diplosearch.errors import JudgementsError
+from diplosearch.results import Citation, SearchResult
 from tests.conftest import REPO
 
 JUDGEMENTS = REPO / "tests" / "judgements.json"

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from diplosearch import corpus
 from diplosearch.cli import cli
-from diplosearch.engine import Engine, Filters
+from diplosearch.engine import Engine
+from diplosearch.filters import Filters
 from tests.conftest import REPO
 from tests.fakes import HashingModel
 

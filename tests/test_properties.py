@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from diplosearch import metadata
 from diplosearch.chunker import parse_document
 from diplosearch.errors import IndexCorruptError, IndexMismatchError
-from diplosearch.store import CURRENT, IndexStore, Manifest
+from diplosearch.records import CURRENT, Manifest
+from diplosearch.store import IndexStore
 
 NEWLINES = ("\n", "\r\n", "\r")
 _line_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n")

@@ -10,7 +10,8 @@ import pytest
 
 from diplosearch import fusion
 from diplosearch.chunker import parse_document
-from diplosearch.engine import Engine, Filters
+from diplosearch.engine import Engine
+from diplosearch.filters import Filters
 from diplosearch.highlight import best_sentence
 from diplosearch.lexical import parse_query
 from diplosearch.speakers import canonical_names

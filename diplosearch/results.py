@@ -1,0 +1,119 @@
+"""What a search returns: ranked passages with their citations, and the response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from diplosearch.corpus import SourceFile
+    from diplosearch.records import SourceEntry
+
+
+@dataclass(frozen=True)
+class Changes:
+    """How the corpus differs from what the index was built from."""
+
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    @classmethod
+    def between(cls, indexed: dict[str, SourceEntry], current: dict[str, SourceFile]) -> Changes:
+        return cls(
+            added=tuple(sorted(set(current) - set(indexed))),
+            changed=tuple(
+                sorted(
+                    n for n in current if n in indexed and indexed[n].sha256 != current[n].sha256
+                )
+            ),
+            removed=tuple(sorted(set(indexed) - set(current))),
+        )
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    generation: str
+    reason: str
+    changes: Changes
+    documents: int
+    chunks: int
+    #: Chunk texts that were embedded in this refresh (the rest came from the cache).
+    embedded: int
+    #: Sentences of multi-sentence chunks embedded for highlighting, likewise.
+    embedded_sentences: int = 0
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where else a collapsed near-duplicate passage appears."""
+
+    source: str
+    paragraph: int
+    lines: tuple[int, int]
+    date: str | None
+    text: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "paragraph": self.paragraph,
+            "lines": list(self.lines),
+            "date": self.date,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    rank: int
+    score: float
+    source: str
+    title: str | None
+    date: str | None
+    paragraph: int
+    lines: tuple[int, int]
+    text: str
+    section: str | None
+    chunk_id: str
+    speakers: tuple[str, ...] = ()
+    #: Character offsets in ``text`` of the sentence that best matches the query.
+    highlight: tuple[int, int] = (0, 0)
+    also_in: tuple[Citation, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 4),
+            "source": self.source,
+            "title": self.title,
+            "date": self.date,
+            "paragraph": self.paragraph,
+            "lines": list(self.lines),
+            "text": self.text,
+            "section": self.section,
+            "speakers": list(self.speakers),
+            "highlight": list(self.highlight),
+            "also_in": [c.to_json() for c in self.also_in],
+            "chunk_id": self.chunk_id,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    query: str
+    #: What was embedded: the query less any impersonal question frame (see query.py).
+    searched: str
+    results: list[SearchResult]
+    refreshed: RefreshReport | None
+    #: Set when refreshing was turned off and the corpus changed since the build.
+    stale: Changes | None
+    #: Warnings for the user: a damaged generation passed over, a rebuild still running.
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self, results: list[SearchResult] | None = None) -> dict[str, Any]:
+        """The JSON contract; ``results`` to give them in another order (a timeline)."""
+        chosen = self.results if results is None else results
+        return {"query": self.query, "results": [r.to_json() for r in chosen]}
