@@ -264,7 +264,10 @@ class IndexStore:
                 first = first or exc
                 continue
             if first is not None:
-                self.notices.append(f"{first}; answering from the previous generation {name}")
+                self.notices.append(
+                    f"{first}; answering from the previous generation {name} "
+                    "(`diplosearch index` sets the damaged one aside and rebuilds)"
+                )
             return value
         assert first is not None
         raise first
