@@ -105,6 +105,9 @@ class QueryEncoder:
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+            # Repacking weights for faster matrix products pays off over many batches; a
+            # query process runs one, and skipping it saves ~30 ms of start-up.
+            options.add_session_config_entry("session.disable_prepacking", "1")
             self.session = onnxruntime.InferenceSession(
                 str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
             )
