@@ -37,7 +37,7 @@ class _ProgressBar:
     def __call__(self, done: int, total: int) -> None:
         if self._bar is None:
             self._bar = click.progressbar(
-                length=total, label=f"embedding {total} chunks", file=sys.stderr
+                length=total, label=f"embedding {total} texts", file=sys.stderr
             )
             self._bar.__enter__()
         self._bar.update(done - self._bar.pos)
