@@ -227,8 +227,8 @@ def verify(as_json: bool, index_dir: Path) -> None:
 
     Checks the pointer, the checksum and size of every file of the live and previous
     generations, the counts (vectors, chunk rows, BM25 rows, sentence vectors), that vectors
-    are finite and unit length, and lists orphan, leftover and set-aside folders. Exits 5
-    if anything is wrong.
+    are finite and unit length. Notes folders left by interrupted builds (the next build
+    removes them) and lists damaged generations set aside. Exits 5 if anything is damaged.
     """
     from diplosearch.store import IndexStore
 
