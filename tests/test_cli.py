@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -196,3 +197,13 @@ def test_highlight_is_styled_exactly_and_wrapping_is_unchanged():
     assert click.style("Second", bold=True, underline=True) in lines[0]
     assert click.style("one is highlighted.", bold=True, underline=True) in lines[1]
     assert "Third." in lines[1] and click.style("Third.", bold=True, underline=True) not in lines[1]
+
+
+def test_second_index_command_names_the_lock_holder(real_index):
+    from diplosearch.store import IndexStore
+
+    seeds, index = real_index
+    with IndexStore(index).writer_lock():
+        result = run("index", *corpus_args(seeds, index))
+    assert_one_line_error(result, 9, f"is being written by process {os.getpid()} on ")
+    assert run("index", *corpus_args(seeds, index)).exit_code == 0  # free once released
