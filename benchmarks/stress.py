@@ -104,7 +104,9 @@ from pathlib import Path
 sys.path.insert(0, {repo!r})
 from diplosearch.engine import Engine
 from tests.fakes import HashingModel
-Engine(Path({seeds!r}), Path({index!r}), HashingModel()).refresh(rebuild=True)
+engine = Engine(Path({seeds!r}), Path({index!r}), HashingModel())
+print("start", flush=True)
+engine.refresh(rebuild=True)
 """
 
 
@@ -116,13 +118,21 @@ def random_kills(work: Path, kills: int) -> None:
     engine.refresh()
     expected = [r.chunk_id for r in engine.search("railway", 10, refresh=False).results]
     code = KILL_SCRIPT.format(repo=str(REPO), seeds=str(seeds), index=str(index))
+
+    def launch() -> subprocess.Popen:
+        """A build whose start-up is over: moments are drawn over the build itself."""
+        process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+        assert process.stdout is not None and process.stdout.readline() == b"start\n"
+        return process
+
+    first = launch()
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
+    first.wait()
     duration = time.perf_counter() - start
     rng = random.Random(1)
     killed = bad = 0
     for _ in range(kills):
-        process = subprocess.Popen([sys.executable, "-c", code])
+        process = launch()
         time.sleep(rng.uniform(0, duration))
         process.send_signal(signal.SIGKILL)
         killed += process.wait() == -signal.SIGKILL
