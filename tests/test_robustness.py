@@ -224,13 +224,18 @@ def test_every_truncation_and_byte_flip_is_detected(histories, two_generations, 
     assert tally["fallback"] > 0 and tally["error"] > 0, tally
 
 
-def test_damaged_live_generation_is_set_aside_and_rebuilt_by_index(two_generations, tmp_path):
+def damaged_live(two_generations, tmp_path: Path, name: str) -> tuple[Engine, Path, str]:
+    """A copy of the two-generation index whose live ``name`` file has one flipped bit."""
     seeds, pristine = two_generations
     index = tmp_path / "index"
     shutil.copytree(pristine, index)
     live = IndexStore(index).current()
-    damage(index / live / store.VECTORS, "flip", 999)
-    engine = Engine(seeds, index, HashingModel())
+    damage(index / live / name, "flip", 999)
+    return Engine(seeds, index, HashingModel()), index, live
+
+
+def test_damaged_live_generation_is_set_aside_and_rebuilt_by_index(two_generations, tmp_path):
+    engine, index, live = damaged_live(two_generations, tmp_path, store.VECTORS)
     report = engine.refresh(heal=True)
     assert report is not None and "damaged" in report.reason
     kept = list(index.glob(f"damaged-{live}-*"))
@@ -464,11 +469,6 @@ def test_planted_pickle_payload_never_executes(histories, tmp_path: Path):
 
 
 def test_generation_numbers_only_grow_past_set_aside_ones(two_generations, tmp_path):
-    seeds, pristine = two_generations
-    index = tmp_path / "index"
-    shutil.copytree(pristine, index)
-    live = IndexStore(index).current()
-    damage(index / live / store.CHUNKS, "flip", 3)
-    engine = Engine(seeds, index, HashingModel())
+    engine, _, live = damaged_live(two_generations, tmp_path, store.CHUNKS)
     engine.refresh(heal=True)
     assert store._number(engine.store.current()) == store._number(live) + 1
