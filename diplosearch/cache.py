@@ -7,6 +7,7 @@ SQLite gives atomic, crash-safe inserts and safe use from several processes.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +22,11 @@ CREATE TABLE IF NOT EXISTS embeddings (
     PRIMARY KEY (model, text_sha256)
 ) WITHOUT ROWID
 """
+
+
+def text_key(text: str) -> str:
+    """Key of a text in the cache: the same text is never embedded twice by one model."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class EmbeddingCache:

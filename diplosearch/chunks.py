@@ -38,11 +38,6 @@ class Chunk:
         return [self.text[start:end] for start, end in self.sentences]
 
     @property
-    def text_sha256(self) -> str:
-        """Key of the embedding cache: the same text is never embedded twice."""
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
-
-    @property
     def id(self) -> str:
         """Stable id: same source, position and text give the same id in every build."""
         key = f"{self.source}\0{self.paragraph}\0{self.part}\0{self.text}"

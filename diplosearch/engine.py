@@ -9,7 +9,6 @@ are embedded. A query that finds the index fresh never loads torch.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import sqlite3
 from dataclasses import dataclass, replace
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from diplosearch import corpus
-from diplosearch.cache import EmbeddingCache
+from diplosearch.cache import EmbeddingCache, text_key
 from diplosearch.chunks import CHUNKER_VERSION, Chunk, Document
 from diplosearch.errors import (
     CorpusError,
@@ -218,7 +217,7 @@ class Engine:
         key = encoder_key(model)
         sentence_texts = [text for chunk in chunks for text in chunk.sentence_texts]
         texts = [c.text for c in chunks] + sentence_texts
-        hashes = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        hashes = [text_key(t) for t in texts]
         with EmbeddingCache(self.store.cache_path, key, model.dimension) as cache:
             vectors = cache.get_many(hashes)
             todo = {h: t for h, t in zip(hashes, texts, strict=True) if h not in vectors}
