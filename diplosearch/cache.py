@@ -49,7 +49,8 @@ class EmbeddingCache:
         self.close()
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
-        """Cached vectors for those of ``hashes`` that have one (wrong-sized blobs are misses)."""
+        """Cached rows (one or more vectors per text) for those of ``hashes`` that have
+        them; a blob that is not whole vectors is a miss."""
         found: dict[str, np.ndarray] = {}
         wanted = list(dict.fromkeys(hashes))
         size = self.dimension * 4
@@ -62,8 +63,8 @@ class EmbeddingCache:
                 [self.model_key, *batch],
             )
             for key, blob in rows:
-                if len(blob) == size:
-                    found[key] = np.frombuffer(blob, dtype=np.float32)
+                if blob and len(blob) % size == 0:
+                    found[key] = np.frombuffer(blob, dtype=np.float32).reshape(-1, self.dimension)
         return found
 
     def put_many(self, items: Iterable[tuple[str, np.ndarray]]) -> None:

@@ -11,9 +11,11 @@ from typing import Any
 import click
 
 from diplosearch import __version__, render
+from diplosearch.ann import FLAT_LIMIT, INDEX_TYPES
 from diplosearch.engine import MAX_RESULTS, MODES, Engine
 from diplosearch.errors import DiplosearchError, IndexCorruptError
 from diplosearch.filters import Filters
+from diplosearch.models import BACKENDS
 
 
 class _Group(click.Group):
@@ -198,8 +200,38 @@ def search(
 
 @cli.command()
 @click.option("--rebuild", is_flag=True, help="Re-chunk every document, not only the changed ones.")
+@click.option(
+    "--index-type",
+    type=click.Choice(INDEX_TYPES),
+    help="FAISS index: exact (flat), approximate (hnsw), or auto: flat up to "
+    f"{FLAT_LIMIT:,} chunks, then hnsw. Kept by later refreshes. [default: auto]",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="torch",
+    show_default=True,
+    help="What runs the model while embedding; both give the same vectors.",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="[ADDRESS]",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Embed on a Ray cluster (pip install 'diplosearch[ray]'): ADDRESS of its head "
+    "(e.g. ray://head:10001 or auto), or none for a local Ray or $RAY_ADDRESS.",
+)
 @_corpus_options
-def index(rebuild: bool, seeds: Path, index_dir: Path) -> None:
+def index(
+    rebuild: bool,
+    index_type: str | None,
+    backend: str,
+    ray_address: str | None,
+    seeds: Path,
+    index_dir: Path,
+) -> None:
     """Bring the index in step with the corpus (searches do this too).
 
     Only changed files are re-chunked and only chunk texts never embedded before are
@@ -207,9 +239,18 @@ def index(rebuild: bool, seeds: Path, index_dir: Path) -> None:
     damaged files are set aside, not deleted). The new index replaces the old one
     atomically; if another process is writing the index, this says who and stops.
     """
-    engine = Engine(seeds, index_dir)
+    from diplosearch.models import MiniLM
+
+    model: Any = MiniLM(backend=backend)
+    if ray_address is not None:
+        from diplosearch.distributed import RayModel
+
+        model = RayModel(model, ray_address or None)
+    engine = Engine(seeds, index_dir, model)
     report = _run_with_progress(
-        lambda bar: engine.refresh(rebuild=rebuild, heal=True, wait=0, progress=bar)
+        lambda bar: engine.refresh(
+            rebuild=rebuild, heal=True, wait=0, progress=bar, index_type=index_type
+        )
     )
     for notice in engine.notices:
         _warn(notice)

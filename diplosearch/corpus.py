@@ -14,11 +14,20 @@ import codecs
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from diplosearch.errors import CorpusError
+
+
+class KnownFile(Protocol):
+    """What a previous scan recorded of a file (the manifest's SourceEntry)."""
+
+    sha256: str
+    stamp: tuple[int, int, int] | None
 
 #: File endings treated as documents; everything else in the folder is ignored.
 DOCUMENT_SUFFIXES = (".txt", ".md")
@@ -41,6 +50,9 @@ class SourceFile:
     path: Path
     sha256: str
     size: int
+    #: (size, mtime_ns, inode) when the hash was taken, or ``None`` if the file changed
+    #: too recently to trust (as git's "racily clean" entries): then it is hashed again.
+    stamp: tuple[int, int, int] | None = None
 
     def read_text(self) -> tuple[str, list[str]]:
         """The document's text and any warnings about its encoding."""
@@ -171,19 +183,43 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, Path]]:
             yield rel, path
 
 
-def scan(root: Path) -> Scan:
-    """Hash every document under ``root``; the hashes are what stale detection compares."""
+#: A file modified this close to its hashing may change again within one timestamp tick.
+_RACY_NS = 2_000_000_000
+
+
+def _stamp(info: os.stat_result) -> tuple[int, int, int]:
+    return (info.st_size, info.st_mtime_ns, info.st_ino)
+
+
+def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
+    """Fingerprint every document under ``root``; the hashes are what stale detection
+    compares. A file whose (size, mtime, inode) equals its ``known`` stamp keeps its known
+    hash without being read, so a query over a large unchanged corpus costs stats only."""
     if not root.exists():
         raise CorpusError(f"corpus folder not found: {root}")
     if not root.is_dir():
         raise CorpusError(f"corpus path is not a folder: {root}")
     result = Scan()
+    known = known or {}
     for relpath, path in _walk(root, result.warnings):
+        entry = known.get(relpath)
+        if entry is not None and entry.stamp is not None:
+            try:
+                stamp = _stamp(path.stat())
+            except OSError:
+                stamp = None
+            if stamp == entry.stamp:
+                result.sources[relpath] = SourceFile(
+                    relpath=relpath, path=path, sha256=entry.sha256, size=stamp[0], stamp=stamp
+                )
+                continue
+        started = time.time_ns()
         digest = hashlib.sha256()
         head = b""
         size = 0
         try:
             with path.open("rb") as handle:
+                info = os.fstat(handle.fileno())
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     if size == 0:
                         head = block[:_SNIFF]
@@ -195,7 +231,12 @@ def scan(root: Path) -> Scan:
         if looks_binary(head):
             result.warnings.append(f"skipping {relpath}: a binary file")
             continue
+        stable = size == info.st_size and info.st_mtime_ns < started - _RACY_NS
         result.sources[relpath] = SourceFile(
-            relpath=relpath, path=path, sha256=digest.hexdigest(), size=size
+            relpath=relpath,
+            path=path,
+            sha256=digest.hexdigest(),
+            size=size,
+            stamp=_stamp(info) if stable else None,
         )
     return result

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +94,12 @@ def _optimize(model: Path) -> None:
 
 
 class QueryEncoder:
-    """Embeds queries with onnxruntime; loads in a fraction of a second."""
+    """Embeds queries with onnxruntime; loads in a fraction of a second.
 
-    def __init__(self, folder: Path) -> None:
+    ``for_batches`` sets it up for many batches (a build) instead: weights prepacked for
+    the matrix kernels, and the threads of every core."""
+
+    def __init__(self, folder: Path, *, for_batches: bool = False) -> None:
         try:
             meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
             import onnxruntime
@@ -107,7 +111,8 @@ class QueryEncoder:
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
             # Repacking weights for faster matrix products pays off over many batches; a
             # query process runs one, and skipping it saves ~30 ms of start-up.
-            options.add_session_config_entry("session.disable_prepacking", "1")
+            if not for_batches:
+                options.add_session_config_entry("session.disable_prepacking", "1")
             self.session = onnxruntime.InferenceSession(
                 str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
             )
@@ -120,15 +125,48 @@ class QueryEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         """Mean-pooled, L2-normalised float32 embeddings, shape ``(len(texts), dimension)``."""
         encodings = self.tokenizer.encode_batch(texts)
-        width = max(len(e.ids) for e in encodings)
-        feeds = {name: np.zeros((len(texts), width), dtype=np.int64) for name in _INPUTS}
-        for row, encoding in enumerate(encodings):
-            n = len(encoding.ids)
-            feeds["input_ids"][row, :n] = encoding.ids
-            feeds["attention_mask"][row, :n] = encoding.attention_mask
-            feeds["token_type_ids"][row, :n] = encoding.type_ids
+        feeds = feeds_of(encodings)
         hidden = self.session.run(None, feeds)[0]
-        mask = feeds["attention_mask"][..., None].astype(np.float32)
-        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return normalize(mean_pool(hidden, feeds["attention_mask"]))
+
+
+def feeds_of(encodings: list[Any]) -> dict[str, np.ndarray]:
+    """The network's inputs for a batch of tokenizer encodings, padded to the longest."""
+    width = max(len(e.ids) for e in encodings)
+    feeds = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in _INPUTS}
+    for row, encoding in enumerate(encodings):
+        n = len(encoding.ids)
+        feeds["input_ids"][row, :n] = encoding.ids
+        feeds["attention_mask"][row, :n] = encoding.attention_mask
+        feeds["token_type_ids"][row, :n] = encoding.type_ids
+    return feeds
+
+
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """sentence-transformers' mean pooling: the average of the unmasked token vectors."""
+    weights = mask[..., None].astype(np.float32)
+    return (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def span_vectors(
+    hidden: np.ndarray, offsets: list[tuple[int, int]], spans: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    """One vector per character span of a text, pooled from that text's token vectors.
+
+    "Late chunking" (Günther et al., 2024): the sentences of a passage get their vectors
+    from the passage's own forward pass, so each is read in its context and the build
+    pays for one pass per passage, not one more per sentence. ``offsets`` are the
+    tokens' character offsets (special tokens have empty ones and are left out); a span
+    that no token falls in gets the mean of the whole text."""
+    starts = np.array([s for s, e in offsets], dtype=np.int64)
+    real = np.array([e > s for s, e in offsets], dtype=bool)
+    out = np.empty((len(spans), hidden.shape[-1]), dtype=np.float32)
+    for i, (start, end) in enumerate(spans):
+        inside = real & (starts >= start) & (starts < end)
+        out[i] = hidden[inside].mean(axis=0) if inside.any() else hidden.mean(axis=0)
+    return normalize(out)

@@ -58,6 +58,10 @@ MAX_QUERY_CHARS = 2000
 MAX_RESULTS = 1000
 
 
+#: What a cache entry holds: the passage's vector, then its sentences' (late chunking).
+CACHE_LAYOUT = "late1"
+
+
 def encoder_key(model: EmbeddingModel) -> str:
     """Folder name of a model's query encoder: its name plus its weights' fingerprint."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model.name.split("/")[-1]).strip("-")
@@ -104,7 +108,11 @@ class Engine:
         return list(dict.fromkeys([*self._notices, *self.store.notices]))
 
     def _scan(self) -> dict[str, corpus.SourceFile]:
-        found = corpus.scan(self.seeds)
+        try:
+            known: dict[str, SourceEntry] = self.store.read_manifest().sources
+        except (IndexMissingError, IndexMismatchError, IndexCorruptError):
+            known = {}
+        found = corpus.scan(self.seeds, known)
         self._notices.extend(found.warnings)
         if not found.sources:
             raise CorpusError(f"no .txt or .md documents in {self.seeds}")
@@ -145,28 +153,48 @@ class Engine:
         heal: bool = False,
         wait: float = 600,
         progress: Progress | None = None,
+        index_type: str | None = None,
     ) -> RefreshReport | None:
         """Bring the index in step with the corpus; ``None`` if it already was.
+
+        ``index_type`` (see ann.py) is kept by later refreshes; a different one rebuilds.
 
         ``rebuild`` re-chunks every document (vectors still come from the cache); ``heal``
         also checks every file of the live generation and rebuilds if one is damaged (the
         damaged generation is set aside, not deleted). ``wait`` is how long to wait for
         another writer before :class:`IndexLockedError`.
         """
-        if not rebuild and not heal and self._needs_refresh(self._scan()) is None:
+        if (
+            not rebuild
+            and not heal
+            and index_type is None
+            and self._needs_refresh(self._scan()) is None
+        ):
             return None
         with self.store.writer_lock(timeout=wait):
             sources = self._scan()  # again: the corpus may have moved while we waited
             reason = "rebuild requested" if rebuild else self._needs_refresh(sources)
+            request = index_type or self._index_request()
+            if reason is None and index_type is not None and index_type != request:
+                reason = f"index type {index_type} requested"
             damage = self.store.live_is_damaged() if heal and reason is None else None
             if damage is not None:
                 reason = f"the live generation is damaged ({damage})"
             if reason is None:
                 return None
             try:
-                return self._build(sources, reason, reuse=not rebuild, progress=progress)
+                return self._build(
+                    sources, reason, reuse=not rebuild, progress=progress, request=request
+                )
             except (OSError, sqlite3.Error) as exc:  # the cache or the encoder export
                 raise IndexWriteError.during_build(self.store.root, exc) from exc
+
+    def _index_request(self) -> str:
+        """The index type the live generation was asked to be (``auto`` if none)."""
+        try:
+            return self.store.read_manifest().index_request
+        except (IndexMissingError, IndexMismatchError, IndexCorruptError):
+            return "auto"
 
     def _previous(self) -> tuple[Manifest, dict[str, list[Chunk]]] | None:
         """The live generation's manifest and chunks by source, if they can be reused."""
@@ -188,8 +216,9 @@ class Engine:
         *,
         reuse: bool,
         progress: Progress | None,
+        request: str = "auto",
     ) -> RefreshReport:
-        from diplosearch import speakers
+        from diplosearch import ann, speakers
         from diplosearch.chunker import parse_document
 
         model = self.model
@@ -215,23 +244,33 @@ class Engine:
         chunks = [chunk for name in sorted(documents) for chunk in documents[name].chunks]
 
         key = encoder_key(model)
-        sentence_texts = [text for chunk in chunks for text in chunk.sentence_texts]
-        texts = [c.text for c in chunks] + sentence_texts
-        hashes = [text_key(t) for t in texts]
-        with EmbeddingCache(self.store.cache_path, key, model.dimension) as cache:
-            vectors = cache.get_many(hashes)
-            todo = {h: t for h, t in zip(hashes, texts, strict=True) if h not in vectors}
+        encoder_dir = self.store.encoder_dir(key)
+        model.ensure_query_encoder(encoder_dir)
+        hashes = [text_key(c.text) for c in chunks]
+        spans = [c.sentences if c.sentence_texts else () for c in chunks]
+        cache_key = f"{key}+{CACHE_LAYOUT}"
+        with EmbeddingCache(self.store.cache_path, cache_key, model.dimension) as cache:
+            found = cache.get_many(hashes)
+            rows = {
+                h: found[h]
+                for h, s in zip(hashes, spans, strict=True)
+                if h in found and len(found[h]) == 1 + len(s)
+            }
+            todo = {h: i for i, h in enumerate(hashes) if h not in rows}
             if todo:
-                fresh = model.embed(list(todo.values()), progress=progress)
+                order = list(todo.values())
+                fresh = model.embed_passages(
+                    [chunks[i].text for i in order],
+                    [spans[i] for i in order],
+                    encoder_dir,
+                    progress,
+                )
                 cache.put_many(zip(todo, fresh, strict=True))
-                vectors.update(zip(todo, fresh, strict=True))
-        stacked = (
-            np.stack([vectors[h] for h in hashes])
-            if hashes
-            else np.zeros((0, model.dimension), np.float32)
-        )
-        matrix, sentence_matrix = stacked[: len(chunks)], stacked[len(chunks) :]
-        model.ensure_query_encoder(self.store.encoder_dir(key))
+                rows.update(zip(todo, fresh, strict=True))
+        empty = np.zeros((0, model.dimension), np.float32)
+        matrix = np.stack([rows[h][0] for h in hashes]) if hashes else empty
+        parts = [rows[h][1:] for h in hashes if len(rows[h]) > 1]
+        sentence_matrix = np.concatenate(parts) if parts else empty
 
         manifest = Manifest(
             model=model.name,
@@ -247,11 +286,14 @@ class Engine:
                     title=doc.title,
                     date=doc.date,
                     chunks=len(doc.chunks),
+                    stamp=sources[name].stamp,
                 )
                 for name, doc in sorted(documents.items())
             },
             chunks=len(chunks),
             speakers=speakers.canonical_names(n for chunk in chunks for n in chunk.speakers),
+            index_type=ann.resolve(request, len(chunks)),
+            index_request=request,
         )
         generation = self.store.write(manifest, chunks, matrix, sentence_matrix)
         return RefreshReport(
@@ -260,8 +302,8 @@ class Engine:
             changes=changes,
             documents=len(documents),
             chunks=len(chunks),
-            embedded=len({h for h in hashes[: len(chunks)] if h in todo}),
-            embedded_sentences=len({h for h in hashes[len(chunks) :] if h in todo}),
+            embedded=len(todo),
+            embedded_sentences=sum(len(spans[i]) for i in todo.values()),
         )
 
     # -- querying -----------------------------------------------------------------------

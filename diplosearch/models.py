@@ -22,6 +22,16 @@ from diplosearch.errors import ModelError
 
 #: Called with (texts embedded so far, texts to embed in all).
 Progress = Callable[[int, int], None]
+#: Character spans of the sentences of a passage that get vectors of their own.
+Spans = Sequence[tuple[int, int]]
+#: What runs the network at build time: "torch" (sentence-transformers' model) or "onnx"
+#: (the exported graph, the same one queries use). Both give the same vectors (cosine
+#: 0.99999+); benchmarks/RESULTS.md gives their speeds.
+BACKENDS = ("torch", "onnx")
+#: Padded word pieces per batch: texts are sorted by length and cut into batches of about
+#: this many, so short texts are not padded to long ones.
+BATCH_TOKENS = 1024
+MAX_BATCH = 64
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -40,8 +50,15 @@ class EmbeddingModel(Protocol):
         """Identifies the weights: cached vectors are only reused for the same weights."""
         ...
 
-    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        """L2-normalised float32 vectors, one row per text."""
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Spans],
+        folder: Path,
+        progress: Progress | None = None,
+    ) -> list[np.ndarray]:
+        """Per text, L2-normalised float32 rows: the text's vector, then one per span of
+        ``spans[i]``. ``folder`` holds what :meth:`ensure_query_encoder` made."""
         ...
 
     def ensure_query_encoder(self, folder: Path) -> None:
@@ -72,7 +89,10 @@ class MiniLM:
 
     name = DEFAULT_MODEL
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, backend: str = "torch") -> None:
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+        self.backend = backend
         self.folder = folder or _packaged_model_dir()
         try:
             pooling = json.loads((self.folder / "1_Pooling" / "config.json").read_text())
@@ -124,20 +144,71 @@ class MiniLM:
                 raise ModelError(f"cannot load the model in {self.folder}: {exc}") from exc
         return self._sentence_transformer
 
-    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+    @cached_property
+    def _window_tokenizer(self) -> Any:
+        """The tokenizer as the network sees text: special tokens, cut at the window."""
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(self.max_seq_length)
+        return tokenizer
+
+    def _runner(self, folder: Path) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+        """The network, as a function from padded inputs to token vectors."""
+        if self.backend == "onnx":
+            from diplosearch.encoder import QueryEncoder
+
+            session = QueryEncoder(folder, for_batches=True).session
+            return lambda feeds: session.run(None, feeds)[0]
+        import torch
+
+        network = self._load()[0].auto_model
+
+        def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+            with torch.inference_mode():
+                inputs = {name: torch.from_numpy(value) for name, value in feeds.items()}
+                return network(**inputs).last_hidden_state.numpy()
+
+        return run
+
+    def embed_passages(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Spans],
+        folder: Path,
+        progress: Progress | None = None,
+    ) -> list[np.ndarray]:
+        """One forward pass per text, in batches of similar length; the text's vector is
+        sentence-transformers' (mean pooling, normalised) and its spans' vectors are
+        pooled from the same pass (see :func:`diplosearch.encoder.span_vectors`)."""
+        from diplosearch.encoder import feeds_of, mean_pool, normalize, span_vectors
+
         if progress:
             progress(0, len(texts))  # loading torch takes seconds: show the bar first
-        model = self._load()
-        batch = 32
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), batch):
-            part = list(texts[start : start + batch])
-            out[start : start + len(part)] = model.encode(
-                part, batch_size=batch, normalize_embeddings=True, convert_to_numpy=True
-            )
+        run = self._runner(folder)
+        out: list[np.ndarray] = [np.empty(0)] * len(texts)
+        done = 0
+        for batch in _length_batches(self._window_tokenizer.encode_batch(list(texts))):
+            encodings = [encoding for _, encoding in batch]
+            feeds = feeds_of(encodings)
+            hidden = run(feeds)
+            pooled = normalize(mean_pool(hidden, feeds["attention_mask"]))
+            for row, (i, encoding) in enumerate(batch):
+                tokens = hidden[row, : len(encoding.ids)]
+                parts = span_vectors(tokens, encoding.offsets, spans[i]) if spans[i] else None
+                out[i] = pooled[row : row + 1] if parts is None else np.vstack([pooled[row], parts])
+            done += len(batch)
             if progress:
-                progress(start + len(part), len(texts))
+                progress(done, len(texts))
         return out
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """The vectors of ``texts`` (with the torch backend's network)."""
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        rows = self.embed_passages(texts, [()] * len(texts), self.folder, progress)
+        return np.vstack(rows)
 
     def ensure_query_encoder(self, folder: Path) -> None:
         from diplosearch import encoder
@@ -163,3 +234,20 @@ class MiniLM:
 
     def embed_query(self, text: str, folder: Path) -> np.ndarray:
         return self.embed_queries([text], folder)[0]
+
+
+def _length_batches(encodings: list[Any]) -> list[list[tuple[int, Any]]]:
+    """(index, encoding) pairs sorted by length and cut so that no batch pads more than
+    about ``BATCH_TOKENS`` word pieces: padding is work thrown away."""
+    order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+    batches: list[list[tuple[int, Any]]] = []
+    batch: list[tuple[int, Any]] = []
+    for i in order:
+        width = len(encodings[i].ids)  # the longest so far: sorted ascending
+        if batch and ((len(batch) + 1) * width > BATCH_TOKENS or len(batch) == MAX_BATCH):
+            batches.append(batch)
+            batch = []
+        batch.append((i, encodings[i]))
+    if batch:
+        batches.append(batch)
+    return batches

@@ -16,14 +16,17 @@ from typing import Any
 from diplosearch.chunks import Chunk
 from diplosearch.errors import IndexCorruptError, IndexMismatchError
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npy"
 LEXICAL = "lexical.sqlite"
-DATA_FILES = (VECTORS, CHUNKS, LEXICAL, SENTENCES)
+#: Row i: byte offset of chunk row i in CHUNKS and its first row in SENTENCES; one more
+#: row holds the totals. A query reads the rows it shows, never the whole table.
+ROWS = "rows.npy"
+DATA_FILES = (VECTORS, CHUNKS, LEXICAL, SENTENCES, ROWS)
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -40,6 +43,8 @@ class SourceEntry:
     title: str | None
     date: str | None
     chunks: int
+    #: (size, mtime_ns, inode) at hashing; a file with the same stamp is not re-read.
+    stamp: tuple[int, int, int] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,9 @@ class Manifest:
     speakers: dict[str, str] = field(default_factory=dict)
     #: SHA-256 and size of every data file of the generation.
     files: dict[str, FileEntry] = field(default_factory=dict)
+    #: The FAISS index built ("flat" or "hnsw", see ann.py) and what was asked for.
+    index_type: str = "flat"
+    index_request: str = "auto"
     format_version: int = FORMAT_VERSION
     generation: str = field(default="", compare=False)
 
@@ -87,6 +95,7 @@ class Manifest:
                     title=_optional_str(entry["title"]),
                     date=_optional_str(entry["date"]),
                     chunks=int(entry["chunks"]),
+                    stamp=_optional_stamp(entry.get("stamp")),
                 )
                 for name, entry in data["sources"].items()
             }
@@ -109,6 +118,8 @@ class Manifest:
                 chunks=int(data["chunks"]),
                 speakers={str(k): str(v) for k, v in data["speakers"].items()},
                 files=files,
+                index_type=str(data["index_type"]),
+                index_request=str(data["index_request"]),
                 format_version=int(version),
                 generation=generation,
             )
@@ -119,6 +130,13 @@ class Manifest:
             raise
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise IndexCorruptError(f"unreadable manifest in {generation}: {exc!r}") from exc
+
+
+def _optional_stamp(value: Any) -> tuple[int, int, int] | None:
+    if value is None:
+        return None
+    size, mtime, inode = (int(v) for v in value)
+    return (size, mtime, inode)
 
 
 def _optional_str(value: Any) -> str | None:

@@ -158,7 +158,7 @@ def refresh(report: RefreshReport) -> str:
         f"index {report.generation}: {report.reason} ({changes(report.changes)}); "
         f"{report.documents} documents, {report.chunks} chunks, "
         f"{report.embedded} embedded, {report.chunks - report.embedded} reused"
-        + (f"; {report.embedded_sentences} sentences embedded" if report.embedded_sentences else "")
+        + (f"; {report.embedded_sentences} sentence vectors" if report.embedded_sentences else "")
     )
 
 

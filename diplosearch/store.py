@@ -64,6 +64,7 @@ from diplosearch.records import (
     DATA_FILES,
     LEXICAL,
     MANIFEST,
+    ROWS,
     SENTENCES,
     VECTORS,
     FileEntry,
@@ -75,6 +76,8 @@ from diplosearch.records import (
 )
 
 CACHE = "embeddings.sqlite"
+#: Stat stamps of index files whose checksums passed (see ``_check_file``).
+VERIFIED = ".verified.json"
 ENCODERS = "encoders"
 LOCK = ".lock"
 LOCK_OWNER = ".lock.owner"
@@ -100,20 +103,68 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class ChunkTable(Sequence[Chunk]):
+    """The chunk table, read a row at a time: row i is line i of ``chunks.jsonl``, found
+    through the byte offsets in ``rows.npy``. A query parses the rows it shows, so its
+    cost does not grow with the table (pyserini's docid file, with offsets)."""
+
+    def __init__(self, path: Path, offsets: np.ndarray) -> None:
+        self.path = path
+        self._offsets = offsets
+        self._data: Any = np.memmap(path, dtype=np.uint8, mode="r") if offsets[-1] else b""
+        self._parsed: dict[int, Chunk] = {}
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        if not -len(self) <= row < len(self):
+            raise IndexError(row)
+        row %= len(self)
+        chunk = self._parsed.get(row)
+        if chunk is None:
+            start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+            try:
+                line = bytes(self._data[start:end]).decode("utf-8")
+                if not line.endswith("\n"):
+                    raise ValueError("row does not end a line")
+                chunk = row_to_chunk(json.loads(line))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise IndexCorruptError(f"unreadable row {row} of {self.path}: {exc!r}") from exc
+            self._parsed[row] = chunk
+        return chunk
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass
 class LoadedIndex:
     manifest: Manifest
-    chunks: list[Chunk]
+    chunks: ChunkTable
     faiss_index: Any
     folder: Path
-    #: Sentence vectors; chunk i's are rows ``sentence_start[i]`` on (see Chunk.sentence_texts).
+    #: Sentence vectors; chunk i's are rows ``sentence_start[i]`` to ``sentence_start[i+1]``.
     sentence_vectors: np.ndarray
-    sentence_start: list[int]
+    sentence_start: np.ndarray
 
     def sentence_vectors_of(self, row: int) -> np.ndarray:
-        count = len(self.chunks[row].sentence_texts)
-        start = self.sentence_start[row]
-        return self.sentence_vectors[start : start + count]
+        start, end = int(self.sentence_start[row]), int(self.sentence_start[row + 1])
+        if end - start != len(self.chunks[row].sentence_texts):
+            raise IndexCorruptError(
+                f"{self.folder / ROWS} gives row {row} {end - start} sentence vectors, "
+                f"its chunk has {len(self.chunks[row].sentence_texts)} sentences"
+            )
+        return np.asarray(self.sentence_vectors[start:end], dtype=np.float32)
 
     def lexical(self) -> Any:
         """The BM25 index of this generation, checked against the chunk count."""
@@ -276,7 +327,7 @@ class IndexStore:
         """Why the live generation fails its checks, if it does."""
         name, sha = self._require_pointer().live
         try:
-            self._load_generation(name, sha)
+            self._load_generation(name, sha, full=True)
         except IndexCorruptError as exc:
             return exc
         except IndexMismatchError:
@@ -286,7 +337,7 @@ class IndexStore:
     def read_chunks(self, manifest: Manifest) -> list[Chunk]:
         """The chunk table of ``manifest``'s generation, checked against its checksum."""
         folder = self.root / manifest.generation
-        self._check_file(folder, CHUNKS, manifest)
+        self._check_file(folder, CHUNKS, manifest, self._read_stamps())
         return self._parse_chunks(folder / CHUNKS)
 
     @staticmethod
@@ -301,20 +352,54 @@ class IndexStore:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IndexCorruptError(f"unreadable chunk table {path}: {exc!r}") from exc
 
-    @staticmethod
-    def _check_file(folder: Path, name: str, manifest: Manifest) -> None:
+    def _check_file(
+        self, folder: Path, name: str, manifest: Manifest, stamps: dict[str, Any] | None = None
+    ) -> None:
+        """Size and SHA-256 of a file against the manifest.
+
+        With ``stamps`` (a query), a file whose stat stamp -- size, mtime, ctime, inode --
+        is the one recorded when its checksum last passed is not read again: any write to
+        it, even one that puts the mtime back, moves the ctime. At a million chunks that
+        is the difference between hashing gigabytes per query and a few stats. ``verify``
+        and ``index`` pass no stamps and read everything, as Lucene checks checksums in
+        CheckIndex and merges, not on every open."""
         path = folder / name
         entry = manifest.files[name]
         try:
-            size = path.stat().st_size
+            info = path.stat()
         except OSError as exc:
             raise IndexCorruptError(f"{path} is missing ({exc.strerror})") from exc
-        if size != entry.size:
+        if info.st_size != entry.size:
             raise IndexCorruptError(
-                f"{path} is damaged: {size} bytes, the manifest says {entry.size}"
+                f"{path} is damaged: {info.st_size} bytes, the manifest says {entry.size}"
             )
+        key = f"{folder.name}/{name}"
+        stamp = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, entry.sha256]
+        if stamps is not None and stamps.get(key) == stamp:
+            return
         if _file_sha256(path) != entry.sha256:
             raise IndexCorruptError(f"{path} is damaged (checksum mismatch)")
+        if stamps is not None:
+            stamps[key] = stamp
+
+    def _read_stamps(self) -> dict[str, Any]:
+        try:
+            stamps = json.loads((self.root / VERIFIED).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return stamps if isinstance(stamps, dict) else {}
+
+    def _save_stamps(self, stamps: dict[str, Any]) -> None:
+        """Best effort: a read-only or full index folder only means hashing next time."""
+        live = {n for n in self._names() if _GENERATION_RE.match(n)}
+        kept = {k: v for k, v in stamps.items() if k.split("/")[0] in live}
+        staged = self.root / f"{VERIFIED}.{os.getpid()}.tmp"
+        try:
+            staged.write_text(json.dumps(kept), encoding="utf-8")
+            os.replace(staged, self.root / VERIFIED)
+        except OSError:
+            with contextlib.suppress(OSError):
+                staged.unlink()
 
     def load(self, model: str, dimension: int) -> LoadedIndex:
         """Load the live generation after checking every file; if it is damaged, the
@@ -339,44 +424,68 @@ class IndexStore:
             )
         return loaded
 
-    def _load_generation(self, name: str, sha: str) -> LoadedIndex:
+    def _load_generation(self, name: str, sha: str, *, full: bool = False) -> LoadedIndex:
+        """Check and open one generation; ``full`` re-reads every checksum (see
+        ``_check_file``). Vectors are memory-mapped, not read: a query touches the pages
+        it needs."""
         import faiss
+
+        from diplosearch import ann
 
         manifest = self._manifest(name, sha)
         folder = self.root / name
+        stamps = None if full else self._read_stamps()
+        before = dict(stamps or {})
         for file in DATA_FILES:
-            self._check_file(folder, file, manifest)
-        chunks = self._parse_chunks(folder / CHUNKS)
+            self._check_file(folder, file, manifest, stamps)
+        if stamps is not None and stamps != before:
+            self._save_stamps(stamps)
         try:
-            index = faiss.deserialize_index(np.fromfile(folder / VECTORS, dtype=np.uint8))
-        except Exception as exc:  # FAISS raises RuntimeError; numpy OSError/ValueError
+            rows = np.load(folder / ROWS, allow_pickle=False, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise IndexCorruptError(f"unreadable row table {folder / ROWS}: {exc}") from exc
+        try:
+            index = faiss.read_index(
+                str(folder / VECTORS), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
+            )
+        except Exception as exc:  # FAISS raises RuntimeError
             raise IndexCorruptError(f"unreadable vectors {folder / VECTORS}: {exc}") from exc
-        if not (index.ntotal == len(chunks) == manifest.chunks):
-            raise IndexCorruptError(
-                f"index {folder} disagrees with itself: {index.ntotal} vectors, "
-                f"{len(chunks)} chunk rows, manifest says {manifest.chunks}"
-            )
-        if index.d != manifest.dimension:
-            raise IndexCorruptError(
-                f"vectors in {folder} are {index.d}-d, manifest says {manifest.dimension}-d"
-            )
-        starts, total = [], 0
-        for chunk in chunks:
-            starts.append(total)
-            total += len(chunk.sentence_texts)
         try:
-            sentences = np.load(folder / SENTENCES, allow_pickle=False)
+            sentences = np.load(folder / SENTENCES, allow_pickle=False, mmap_mode="r")
         except (OSError, ValueError) as exc:
             path = folder / SENTENCES
             raise IndexCorruptError(f"unreadable sentence vectors {path}: {exc}") from exc
+        count = manifest.chunks
+        if not (index.ntotal == len(rows) - 1 == count):
+            raise IndexCorruptError(
+                f"index {folder} disagrees with itself: {index.ntotal} vectors, "
+                f"{len(rows) - 1} chunk rows, manifest says {count}"
+            )
+        if rows.shape != (count + 1, 2) or rows.dtype != np.int64:
+            raise IndexCorruptError(f"{folder / ROWS} holds {rows.shape} {rows.dtype}")
+        if index.d != manifest.dimension or ann.kind_of(index) != manifest.index_type:
+            raise IndexCorruptError(
+                f"vectors in {folder} are a {index.d}-d {ann.kind_of(index)} index, the "
+                f"manifest says {manifest.dimension}-d {manifest.index_type}"
+            )
+        offsets, starts = rows[:, 0], rows[:, 1]
+        size = (folder / CHUNKS).stat().st_size
+        if (
+            offsets[0] != 0
+            or starts[0] != 0
+            or offsets[-1] != size
+            or (count and (np.diff(offsets).min() <= 0 or np.diff(starts).min() < 0))
+        ):
+            raise IndexCorruptError(f"{folder / ROWS} does not describe {folder / CHUNKS}")
+        total = int(starts[-1])
         if sentences.shape != (total, manifest.dimension) or sentences.dtype != np.float32:
             raise IndexCorruptError(
-                f"{folder / SENTENCES} holds {sentences.shape} {sentences.dtype}, the chunk "
+                f"{folder / SENTENCES} holds {sentences.shape} {sentences.dtype}, the row "
                 f"table needs ({total}, {manifest.dimension}) float32"
             )
         return LoadedIndex(
             manifest=manifest,
-            chunks=chunks,
+            chunks=ChunkTable(folder / CHUNKS, offsets),
             faiss_index=index,
             folder=folder,
             sentence_vectors=sentences,
@@ -410,7 +519,7 @@ class IndexStore:
     ) -> str:
         import faiss
 
-        from diplosearch import lexical
+        from diplosearch import ann, lexical
 
         if len(chunks) != len(vectors) or manifest.chunks != len(chunks):
             raise ValueError("chunks, vectors and manifest counts differ")
@@ -420,20 +529,37 @@ class IndexStore:
         name = f"gen-{max(existing, default=0) + 1:06d}"
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.root))
         try:
-            index = faiss.IndexFlatIP(manifest.dimension)
-            if len(vectors):
-                index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            index = ann.build(manifest.index_type, vectors, manifest.dimension)
             _write_file(tmp / VECTORS, faiss.serialize_index(index).tobytes())
+            del index
             buffer = io.BytesIO()
             np.save(buffer, np.ascontiguousarray(sentence_vectors, dtype=np.float32))
             _write_file(tmp / SENTENCES, buffer.getvalue())
-            rows = "".join(json.dumps(chunk_to_row(c), ensure_ascii=False) + "\n" for c in chunks)
-            _write_file(tmp / CHUNKS, rows.encode("utf-8"))
+            rows = [
+                (json.dumps(chunk_to_row(c), ensure_ascii=False) + "\n").encode("utf-8")
+                for c in chunks
+            ]
+            table = np.zeros((len(chunks) + 1, 2), dtype=np.int64)
+            table[1:, 0] = np.cumsum([len(r) for r in rows], dtype=np.int64)
+            table[1:, 1] = np.cumsum([len(c.sentence_texts) for c in chunks], dtype=np.int64)
+            if table[-1, 1] != len(sentence_vectors):
+                raise ValueError("sentence vectors and chunk sentences differ")
+            _write_file(tmp / CHUNKS, b"".join(rows))
+            del rows
+            buffer = io.BytesIO()
+            np.save(buffer, table)
+            _write_file(tmp / ROWS, buffer.getvalue())
             lexical.write(tmp / LEXICAL, [c.text for c in chunks])
             files = {
                 f: FileEntry(sha256=_file_sha256(tmp / f), size=(tmp / f).stat().st_size)
                 for f in DATA_FILES
             }
+            stamps = self._read_stamps()
+            for f in DATA_FILES:  # the checksums just taken: the first query need not
+                info = (tmp / f).stat()
+                stamps[f"{name}/{f}"] = [
+                    info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, files[f].sha256
+                ]
             text = replace(manifest, files=files).to_json().encode("utf-8")
             _write_file(tmp / MANIFEST, text)
             _fsync_dir(tmp)
@@ -452,6 +578,7 @@ class IndexStore:
         _fsync_dir(self.root)
         _step("pointer-replaced")
         self._prune(keep={name, *([previous[0]] if previous else [])})
+        self._save_stamps(stamps)
         return name
 
     def _last_good(self) -> tuple[str, str] | None:
@@ -504,8 +631,14 @@ class IndexStore:
         generations = [pointer.live] + ([pointer.previous] if pointer.previous else [])
         for role, (name, sha) in zip(("live", "previous"), generations, strict=False):
             try:
-                loaded = self._load_generation(name, sha)
+                loaded = self._load_generation(name, sha, full=True)
             except (IndexCorruptError, IndexMismatchError) as exc:
+                problems.append(f"{role} generation {name}: {exc}")
+                continue
+            try:
+                for row in range(len(loaded.chunks)):
+                    loaded.sentence_vectors_of(row)  # parses the row, checks its sentences
+            except IndexCorruptError as exc:
                 problems.append(f"{role} generation {name}: {exc}")
                 continue
             vectors = loaded.faiss_index.reconstruct_n(0, loaded.faiss_index.ntotal)
@@ -534,7 +667,8 @@ class IndexStore:
                 problems.append(f"{role} generation {name}: unexpected files {', '.join(extra)}")
             checked.append(
                 f"{role} generation {name}: {len(loaded.manifest.sources)} documents, "
-                f"{loaded.manifest.chunks} chunks, {len(DATA_FILES) + 1} files checksummed"
+                f"{loaded.manifest.chunks} chunks in a {loaded.manifest.index_type} index, "
+                f"{len(DATA_FILES) + 1} files checksummed"
             )
         known = {name for name, _ in generations}
         for entry in sorted(self._names()):

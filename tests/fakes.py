@@ -43,6 +43,17 @@ class HashingModel:
             np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension))
         )
 
+    def embed_passages(self, texts, spans, folder: Path, progress=None) -> list[np.ndarray]:
+        """Like the real model: per text its vector, then one per span (here each span's
+        own bag of words). Only the passages are logged: spans cost no extra pass."""
+        self.embedded.extend(texts)
+        if progress:
+            progress(len(texts), len(texts))
+        return [
+            np.stack([self._vector(t)] + [self._vector(t[a:b]) for a, b in s])
+            for t, s in zip(texts, spans, strict=True)
+        ]
+
     def ensure_query_encoder(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "encoder.json").write_text("{}")
