@@ -315,10 +315,14 @@ class Engine:
         *,
         mode: str = "hybrid",
         filters: Filters | None = None,
-        refresh: bool = True,
+        refresh: bool | None = True,
         progress: Progress | None = None,
     ) -> SearchResponse:
         """The ``k`` best distinct passages for ``query``.
+
+        ``refresh``: bring the index in step with the corpus first (True), only report
+        whether it is stale (False), or neither (None: a long-running process that
+        watches its corpus by other means; no corpus scan per query).
 
         ``mode`` is ``dense`` (embeddings), ``lexical`` (BM25) or ``hybrid`` (both, fused by
         reciprocal rank). Quoted phrases must occur in every answer. Near-duplicates
@@ -342,7 +346,7 @@ class Engine:
                 refreshed = self.refresh(progress=progress, wait=0)
             except IndexLockedError as exc:
                 warnings.append(f"{exc}; answering from the index as it is")
-        stale = None if refresh else self.status().changes or None
+        stale = self.status().changes or None if refresh is False else None
         model = self.model
         loaded = self.store.load(model.name, model.dimension)
         encoder_dir = self.store.encoder_dir(loaded.manifest.encoder)
