@@ -306,6 +306,7 @@ def status(as_json: bool, seeds: Path, index_dir: Path) -> None:
         "dimension": manifest.dimension if manifest else None,
         "documents": len(manifest.sources) if manifest else 0,
         "chunks": manifest.chunks if manifest else 0,
+        "index_type": manifest.index_type if manifest else None,
         "fresh": bool(manifest) and not state.problem and not changes,
         "problem": state.problem,
         "changes": {

@@ -27,7 +27,7 @@ class KnownFile(Protocol):
     """What a previous scan recorded of a file (the manifest's SourceEntry)."""
 
     sha256: str
-    stamp: tuple[int, int, int] | None
+    stamp: tuple[int, int, int, int] | None
 
 #: File endings treated as documents; everything else in the folder is ignored.
 DOCUMENT_SUFFIXES = (".txt", ".md")
@@ -47,12 +47,17 @@ class SourceFile:
     """One document: its path relative to the corpus (the citation) and its content hash."""
 
     relpath: str
-    path: Path
+    #: Where the file is (a str, not a Path: cheaper across tens of thousands of files).
+    location: str
     sha256: str
     size: int
-    #: (size, mtime_ns, inode) when the hash was taken, or ``None`` if the file changed
-    #: too recently to trust (as git's "racily clean" entries): then it is hashed again.
-    stamp: tuple[int, int, int] | None = None
+    #: (size, mtime_ns, ctime_ns, inode) when the hash was taken, or ``None`` if the file
+    #: changed too recently to trust (git's "racily clean" entries): then it is hashed again.
+    stamp: tuple[int, int, int, int] | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
     def read_text(self) -> tuple[str, list[str]]:
         """The document's text and any warnings about its encoding."""
@@ -125,35 +130,46 @@ def _inside(root: Path, path: Path) -> bool:
         return False
 
 
-def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, Path]]:
-    """(relative path, path) of every candidate document, in a stable order."""
+def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(relative path, path, stat) of every candidate document, in a stable order.
+
+    ``os.scandir`` gives each entry's type without a system call and its stat with one,
+    so an unchanged corpus of tens of thousands of files is walked in a fraction of a
+    second."""
     real_root = root.resolve()
 
-    def on_error(exc: OSError) -> None:
-        warnings.append(f"skipping {exc.filename}: {exc.strerror}")
-
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=on_error):
-        here = Path(dirpath)
-        keep = []
-        for name in sorted(dirnames):
-            rel = (here / name).relative_to(root).as_posix()
+    def visit(folder: str, prefix: str) -> Iterator[tuple[str, str, os.stat_result]]:
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            warnings.append(f"skipping {exc.filename}: {exc.strerror}")
+            return
+        folders = []
+        for entry in entries:
+            name = entry.name
             if name.startswith("."):
                 continue
-            if (here / name).is_symlink():
-                warnings.append(f"skipping {rel}: a linked folder (links are not followed)")
-            elif name.lower().endswith(DOCUMENT_SUFFIXES):
-                warnings.append(f"skipping {rel}: a folder named like a document")
-            else:
-                keep.append(name)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            if name.startswith(".") or not name.lower().endswith(DOCUMENT_SUFFIXES):
+            rel = f"{prefix}{name}"
+            link = entry.is_symlink()
+            try:
+                folder_like = entry.is_dir()  # follows links, as os.walk sorts them
+            except OSError:  # a link loop: reported below, as a file
+                folder_like = False
+            if folder_like:
+                if link:
+                    warnings.append(f"skipping {rel}: a linked folder (links are not followed)")
+                elif name.lower().endswith(DOCUMENT_SUFFIXES):
+                    warnings.append(f"skipping {rel}: a folder named like a document")
+                else:
+                    folders.append(entry)
                 continue
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            if path.is_symlink():
+            if not name.lower().endswith(DOCUMENT_SUFFIXES):
+                continue
+            path = entry.path  # a str: building a Path per file is half the walk's time
+            if link:
                 try:
-                    target = path.resolve(strict=True)
+                    target = Path(path).resolve(strict=True)
                 except (OSError, RuntimeError) as exc:
                     reason = (
                         "a symbolic link loop" if "loop" in str(exc).lower() else "a broken link"
@@ -164,10 +180,11 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, Path]]:
                     warnings.append(f"skipping {rel}: a link to a file outside the corpus")
                     continue
             try:
-                mode = path.stat().st_mode
+                info = entry.stat()
             except OSError as exc:
                 warnings.append(f"skipping {rel}: {exc.strerror}")
                 continue
+            mode = info.st_mode
             if not stat.S_ISREG(mode):
                 kind = (
                     "a FIFO"
@@ -180,20 +197,26 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, Path]]:
                 )
                 warnings.append(f"skipping {rel}: {kind}")
                 continue
-            yield rel, path
+            yield rel, path, info
+        for entry in folders:
+            yield from visit(entry.path, f"{prefix}{entry.name}/")
+
+    yield from visit(str(root), "")
 
 
 #: A file modified this close to its hashing may change again within one timestamp tick.
 _RACY_NS = 2_000_000_000
 
 
-def _stamp(info: os.stat_result) -> tuple[int, int, int]:
-    return (info.st_size, info.st_mtime_ns, info.st_ino)
+def _stamp(info: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes whenever a file's content may have: any write moves the ctime, even
+    one that puts the mtime back (as git's index compares)."""
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
 
 def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
     """Fingerprint every document under ``root``; the hashes are what stale detection
-    compares. A file whose (size, mtime, inode) equals its ``known`` stamp keeps its known
+    compares. A file whose stat stamp equals its ``known`` one keeps its known
     hash without being read, so a query over a large unchanged corpus costs stats only."""
     if not root.exists():
         raise CorpusError(f"corpus folder not found: {root}")
@@ -201,16 +224,17 @@ def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
         raise CorpusError(f"corpus path is not a folder: {root}")
     result = Scan()
     known = known or {}
-    for relpath, path in _walk(root, result.warnings):
+    for relpath, location, info in _walk(root, result.warnings):
         entry = known.get(relpath)
         if entry is not None and entry.stamp is not None:
-            try:
-                stamp = _stamp(path.stat())
-            except OSError:
-                stamp = None
+            stamp = _stamp(info)
             if stamp == entry.stamp:
                 result.sources[relpath] = SourceFile(
-                    relpath=relpath, path=path, sha256=entry.sha256, size=stamp[0], stamp=stamp
+                    relpath=relpath,
+                    location=location,
+                    sha256=entry.sha256,
+                    size=stamp[0],
+                    stamp=stamp,
                 )
                 continue
         started = time.time_ns()
@@ -218,7 +242,7 @@ def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
         head = b""
         size = 0
         try:
-            with path.open("rb") as handle:
+            with Path(location).open("rb") as handle:
                 info = os.fstat(handle.fileno())
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     if size == 0:
@@ -231,10 +255,11 @@ def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
         if looks_binary(head):
             result.warnings.append(f"skipping {relpath}: a binary file")
             continue
-        stable = size == info.st_size and info.st_mtime_ns < started - _RACY_NS
+        newest = max(info.st_mtime_ns, info.st_ctime_ns)
+        stable = size == info.st_size and newest < started - _RACY_NS
         result.sources[relpath] = SourceFile(
             relpath=relpath,
-            path=path,
+            location=location,
             sha256=digest.hexdigest(),
             size=size,
             stamp=_stamp(info) if stable else None,

@@ -174,9 +174,10 @@ class Engine:
         with self.store.writer_lock(timeout=wait):
             sources = self._scan()  # again: the corpus may have moved while we waited
             reason = "rebuild requested" if rebuild else self._needs_refresh(sources)
-            request = index_type or self._index_request()
-            if reason is None and index_type is not None and index_type != request:
-                reason = f"index type {index_type} requested"
+            live_request = self._index_request()
+            request = index_type or live_request
+            if reason is None and request != live_request:
+                reason = f"index type {request} requested"
             damage = self.store.live_is_damaged() if heal and reason is None else None
             if damage is not None:
                 reason = f"the live generation is damaged ({damage})"
@@ -388,23 +389,25 @@ class Engine:
         over the rows the filters and quoted phrases admit."""
         names = loaded.manifest.speakers
         lexical = loaded.lexical()
-        try:
-            allowed: set[int] | None = None
-            if filters or parsed.phrases:
-                people = filters.people(names)
-                allowed = {
-                    row
-                    for row, chunk in enumerate(loaded.chunks)
-                    if filters.admits(chunk, speakers_of(chunk, names), people)
-                }
-                if parsed.phrases:
-                    allowed &= lexical.matching(parsed.phrases)
-            # Filtering happens after ranking, so rank everything when filtering.
-            depth = loaded.faiss_index.ntotal if allowed is not None else max(100, 5 * k)
-            dense = nearest(loaded.faiss_index, vector, depth) if mode != "lexical" else []
-            bm25 = lexical.rank(parsed, depth) if mode != "dense" else []
-        finally:
-            lexical.close()
+        allowed: set[int] | None = None
+        if filters:  # reads every row: seconds at a million chunks
+            people = filters.people(names)
+            allowed = {
+                row
+                for row, chunk in enumerate(loaded.chunks)
+                if filters.admits(chunk, speakers_of(chunk, names), people)
+            }
+        if parsed.phrases:  # the BM25 index knows where phrases occur: no row is read
+            matches = lexical.matching(parsed.phrases)
+            allowed = matches if allowed is None else allowed & matches
+        depth = max(100, 5 * k)
+        dense = []
+        if mode != "lexical":
+            dense = nearest(loaded.faiss_index, vector, depth, allowed)
+        # BM25 filters after ranking, so it ranks every match when filtering.
+        if allowed is not None:
+            depth = loaded.faiss_index.ntotal
+        bm25 = lexical.rank(parsed, depth) if mode != "dense" else []
         if allowed is not None:
             dense = [(row, score) for row, score in dense if row in allowed]
             bm25 = [(row, score) for row, score in bm25 if row in allowed]

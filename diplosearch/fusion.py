@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -29,6 +30,7 @@ SHARED_COSINE = 0.87
 _SHINGLE = 4
 
 
+@lru_cache(maxsize=4096)
 def shingles(text: str) -> frozenset[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
     return frozenset(tuple(words[i : i + _SHINGLE]) for i in range(max(1, len(words) - 3)))

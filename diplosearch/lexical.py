@@ -77,7 +77,10 @@ class LexicalIndex:
         self._db.close()
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        """Rows, from the largest row id (rows are numbered from 0): a B-tree lookup, where
+        ``count(*)`` would read a million-row table."""
+        (last,) = self._db.execute("SELECT max(id) FROM chunks_content").fetchone()
+        return 0 if last is None else int(last) + 1
 
     def rank(self, query: ParsedQuery, limit: int) -> list[tuple[int, float]]:
         """(row, BM25 score, higher is better) of the best ``limit`` rows.

@@ -43,8 +43,9 @@ class SourceEntry:
     title: str | None
     date: str | None
     chunks: int
-    #: (size, mtime_ns, inode) at hashing; a file with the same stamp is not re-read.
-    stamp: tuple[int, int, int] | None = field(default=None, compare=False)
+    #: (size, mtime_ns, ctime_ns, inode) at hashing; a file with the same stamp is not
+    #: re-read (see corpus.scan). Not part of equality: it describes the disk, not the text.
+    stamp: tuple[int, int, int, int] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,11 @@ class Manifest:
             raise IndexCorruptError(f"unreadable manifest in {generation}: {exc!r}") from exc
 
 
-def _optional_stamp(value: Any) -> tuple[int, int, int] | None:
+def _optional_stamp(value: Any) -> tuple[int, int, int, int] | None:
     if value is None:
         return None
-    size, mtime, inode = (int(v) for v in value)
-    return (size, mtime, inode)
+    size, mtime, ctime, inode = (int(v) for v in value)
+    return (size, mtime, ctime, inode)
 
 
 def _optional_str(value: Any) -> str | None:

@@ -171,6 +171,8 @@ def status(state: Status, seeds: Path, index: Path) -> str:
             f"model:   {manifest.model} ({manifest.dimension}-d, "
             f"weights {manifest.model_fingerprint[:12]})",
             f"content: {len(manifest.sources)} documents, {manifest.chunks} chunks",
+            f"vectors: {manifest.index_type} index"
+            + (" (auto)" if manifest.index_request == "auto" else " (asked for)"),
         ]
     if state.problem:
         lines.append(f"state:   needs a rebuild: {state.problem}")

@@ -44,7 +44,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,7 @@ class LoadedIndex:
     #: Sentence vectors; chunk i's are rows ``sentence_start[i]`` to ``sentence_start[i+1]``.
     sentence_vectors: np.ndarray
     sentence_start: np.ndarray
+    _lexical: Any = field(default=None, repr=False, compare=False)
 
     def sentence_vectors_of(self, row: int) -> np.ndarray:
         start, end = int(self.sentence_start[row]), int(self.sentence_start[row + 1])
@@ -167,9 +168,12 @@ class LoadedIndex:
         return np.asarray(self.sentence_vectors[start:end], dtype=np.float32)
 
     def lexical(self) -> Any:
-        """The BM25 index of this generation, checked against the chunk count."""
+        """The BM25 index of this generation, checked against the chunk count; opened once
+        and kept open with the rest of the generation."""
         from diplosearch.lexical import LexicalIndex
 
+        if self._lexical is not None:
+            return self._lexical
         path = self.folder / LEXICAL
         try:
             index = LexicalIndex(path)
@@ -181,7 +185,26 @@ class LoadedIndex:
             raise IndexCorruptError(
                 f"lexical index {path} has {count} rows, the chunk table {len(self.chunks)}"
             )
+        self._lexical = index
         return index
+
+    def close(self) -> None:
+        if self._lexical is not None:
+            self._lexical.close()
+            self._lexical = None
+
+
+def _stat_stamps(folder: Path) -> list[Any]:
+    """What any write to a generation's files would move: a kept generation is reused only
+    while these hold, so a file changed under a long-running process is checked again."""
+    stamps: list[Any] = []
+    for name in DATA_FILES:
+        try:
+            info = (folder / name).stat()
+        except OSError:
+            return [None]
+        stamps.append((info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino))
+    return stamps
 
 
 def _fsync_dir(path: Path) -> None:
@@ -207,6 +230,11 @@ class IndexStore:
         self.root = root
         #: Warnings met while reading (a damaged generation passed over), for the caller.
         self.notices: list[str] = []
+        #: Parsed manifests by (generation, checksum): a generation never changes.
+        self._manifests: dict[tuple[str, str], Manifest] = {}
+        #: The last generation loaded, with the pointer that named it: a process that
+        #: answers many queries loads a generation once, until CURRENT changes.
+        self._loaded: tuple[Pointer, LoadedIndex, list[str], list[Any]] | None = None
 
     @property
     def cache_path(self) -> Path:
@@ -285,6 +313,9 @@ class IndexStore:
         return pointer
 
     def _manifest(self, name: str, sha256: str) -> Manifest:
+        cached = self._manifests.get((name, sha256))
+        if cached is not None and (self.root / name).is_dir():
+            return cached
         path = self.root / name / MANIFEST
         try:
             data = path.read_bytes()
@@ -296,7 +327,9 @@ class IndexStore:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise IndexCorruptError(f"{path} is not UTF-8") from exc
-        return Manifest.from_json(text, name)
+        manifest = Manifest.from_json(text, name)
+        self._manifests[(name, sha256)] = manifest
+        return manifest
 
     def _candidates(self) -> list[tuple[str, str]]:
         pointer = self._require_pointer()
@@ -409,8 +442,20 @@ class IndexStore:
         starts again from the new ``CURRENT``."""
         for attempt in range(3):
             pointer = self.pointer()
+            cached = self._loaded
+            if (
+                cached is not None
+                and pointer == cached[0]
+                and _stat_stamps(cached[1].folder) == cached[3]
+            ):
+                loaded = cached[1]
+                self.notices.extend(n for n in cached[2] if n not in self.notices)
+                break
             try:
-                loaded: LoadedIndex = self._first_good(self._load_generation)
+                loaded = self._first_good(self._load_generation)
+                if pointer is not None:
+                    stamps = _stat_stamps(loaded.folder)
+                    self._loaded = (pointer, loaded, list(self.notices), stamps)
                 break
             except IndexCorruptError:
                 if attempt == 2 or self.pointer() == pointer:
@@ -650,14 +695,12 @@ class IndexStore:
                     problems.append(f"{role} generation {name}: {label} hold NaN or infinity")
                 elif len(matrix) and np.abs(np.linalg.norm(matrix, axis=1) - 1).max() > 1e-3:
                     problems.append(f"{role} generation {name}: {label} are not unit length")
-            lexical = None
             try:
-                lexical = loaded.lexical()
+                loaded.lexical()
             except IndexCorruptError as exc:
                 problems.append(f"{role} generation {name}: {exc}")
             finally:
-                if lexical is not None:
-                    lexical.close()
+                loaded.close()
             extra = sorted(
                 p.name
                 for p in (self.root / name).iterdir()
@@ -692,13 +735,39 @@ def _number(entry: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def nearest(index: Any, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """(row, score) of the ``k`` best rows. FAISS pads with label -1 when it has fewer
-    than ``k`` answers (k above the count, or approximate indexes): those are dropped."""
-    k = min(k, index.ntotal)
+#: A filter admitting at most this many rows is searched exactly, row by row; a wider one
+#: is applied inside the index search (an approximate index then skips what it rejects).
+EXACT_SUBSET = 20_000
+
+
+def nearest(
+    index: Any, vector: np.ndarray, k: int, allowed: set[int] | None = None
+) -> list[tuple[int, float]]:
+    """(row, score) of the ``k`` best rows, among ``allowed`` ones if given. FAISS pads
+    with label -1 when it has fewer than ``k`` answers (k above the count, or
+    approximate indexes): those are dropped."""
+    import faiss
+
+    query = np.ascontiguousarray(vector, dtype=np.float32)[None, :]
+    if allowed is not None and len(allowed) <= EXACT_SUBSET:
+        rows = np.array(sorted(allowed), dtype=np.int64)
+        if not len(rows):
+            return []
+        scores = index.reconstruct_batch(rows) @ query[0]
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(int(rows[i]), float(scores[i])) for i in best]
+    k = min(k, index.ntotal if allowed is None else len(allowed))
     if k <= 0:
         return []
-    scores, labels = index.search(np.ascontiguousarray(vector, dtype=np.float32)[None, :], k)
+    params = None
+    if allowed is not None:
+        selector = faiss.IDSelectorBatch(np.array(sorted(allowed), dtype=np.int64))
+        params = (
+            faiss.SearchParametersHNSW(sel=selector, efSearch=index.hnsw.efSearch)
+            if isinstance(index, faiss.IndexHNSW)
+            else faiss.SearchParameters(sel=selector)
+        )
+    scores, labels = index.search(query, k, params=params)
     return [
         (int(row), float(score))
         for row, score in zip(labels[0], scores[0], strict=True)

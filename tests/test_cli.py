@@ -183,6 +183,10 @@ def test_every_command_has_help_and_is_in_readme():
         assert result.exit_code == 0
         assert command.help and command.help.split("\n")[0] in result.stdout
         assert f"diplosearch {name}" in readme, name
+        for param in command.params:
+            longest = max(param.opts, key=len)
+            if longest.startswith("--"):
+                assert f"`{longest}" in readme, (name, longest)
 
 
 def test_highlight_is_styled_exactly_and_wrapping_is_unchanged():
