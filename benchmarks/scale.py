@@ -208,10 +208,11 @@ def synthetic(base: Path, seeds: Path, size: int, kind: str, work: Path) -> dict
     if corpus.exists():
         shutil.rmtree(corpus)
     for k in range(copies):  # hard links: a copy costs no space, and reads as a file
-        for path in seeds.rglob("*.txt"):
-            target = corpus / f"copy-{k:02d}" / path.relative_to(seeds)
+        names = {c.source for c in chunks0[: min(n0, size - k * n0)]}
+        for name in names:  # only documents with indexed chunks (unlinking moves ctimes)
+            target = corpus / f"copy-{k:02d}" / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(path, target)
+            os.link(seeds / name, target)
     time.sleep(2.5)  # linking moved the files' ctime: let their stamps become trustworthy
     rng = np.random.default_rng(size)
     chunks, parts = [], []
@@ -233,8 +234,7 @@ def synthetic(base: Path, seeds: Path, size: int, kind: str, work: Path) -> dict
                 sources[cited] = dataclasses.replace(
                     entry, chunks=count, stamp=found[cited].stamp, size=found[cited].size
                 )
-    for cited in set(found) - set(sources):
-        os.unlink(found[cited].path)  # documents past the cut are not indexed
+    assert set(found) == set(sources), "the corpus must be what the manifest lists"
     manifest = dataclasses.replace(
         real.manifest,
         sources=dict(sorted(sources.items())),

@@ -34,7 +34,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceEntry:
     """What the manifest remembers of one document."""
 
@@ -91,12 +91,12 @@ class Manifest:
                 )
             sources = {
                 str(name): SourceEntry(
-                    sha256=str(entry["sha256"]),
-                    size=int(entry["size"]),
-                    title=_optional_str(entry["title"]),
-                    date=_optional_str(entry["date"]),
-                    chunks=int(entry["chunks"]),
-                    stamp=_optional_stamp(entry.get("stamp")),
+                    str(entry["sha256"]),
+                    int(entry["size"]),
+                    _optional_str(entry["title"]),
+                    _optional_str(entry["date"]),
+                    int(entry["chunks"]),
+                    _optional_stamp(entry.get("stamp")),
                 )
                 for name, entry in data["sources"].items()
             }
@@ -136,8 +136,8 @@ class Manifest:
 def _optional_stamp(value: Any) -> tuple[int, int, int, int] | None:
     if value is None:
         return None
-    size, mtime, ctime, inode = (int(v) for v in value)
-    return (size, mtime, ctime, inode)
+    size, mtime, ctime, inode = value
+    return (int(size), int(mtime), int(ctime), int(inode))
 
 
 def _optional_str(value: Any) -> str | None:

@@ -9,11 +9,13 @@ Layout of the index folder::
         manifest.json       format, model, dimension, chunker, per-source hashes, counts,
                             and the SHA-256 and size of every other file of the generation
         chunks.jsonl        line i describes row i of the FAISS index
-        vectors.faiss       FAISS IndexFlatIP over L2-normalised vectors (cosine)
+        rows.npy            byte offset of each row in chunks.jsonl, first sentence vector
+        vectors.faiss       FAISS flat or HNSW index over L2-normalised vectors (cosine)
         lexical.sqlite      SQLite FTS5 (BM25) over the same rows
         sentences.npy       vectors of the sentences of multi-sentence chunks, in row order
     damaged-gen-000006-…/   a generation that failed its checks, set aside, never deleted
     embeddings.sqlite       embedding cache (see cache.py)
+    .verified.json          stat stamps of files whose checksums passed (see _check_file)
     encoders/<model>/       ONNX query encoder (see encoder.py)
     .lock, .lock.owner      held by the one process writing, and who that is
 
@@ -23,7 +25,8 @@ normally on a full disk with a short file), fsyncs every file and the folder, re
 into place, and only then replaces ``CURRENT``. Until that replace, readers see the old
 generation whole; after it, the new one whole. Every load checks the manifest against the
 checksum in ``CURRENT`` and every file against the manifest (FAISS's own loader misses most
-flipped bytes), so damage is refused, never answered from; the previous generation, kept
+flipped bytes) -- by SHA-256 once per change of the file, by stat stamp in between -- so
+damage is refused, never answered from; the previous generation, kept
 until the next commit, then answers with a warning. JSON, SQLite, FAISS's format and
 ``.npy`` without pickle only: loading an index runs no code.
 """
