@@ -113,6 +113,9 @@ class QueryEncoder:
             # query process runs one, and skipping it saves ~30 ms of start-up.
             if not for_batches:
                 options.add_session_config_entry("session.disable_prepacking", "1")
+                # Idle threads spinning for work would take the cores from FAISS and
+                # SQLite, which run right after the encoder in a query.
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = onnxruntime.InferenceSession(
                 str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
             )
