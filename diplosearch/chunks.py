@@ -31,11 +31,15 @@ class Chunk:
     sentences: tuple[tuple[int, int], ...] = ()
 
     @property
+    def vector_spans(self) -> tuple[tuple[int, int], ...]:
+        """The sentences that get vectors of their own: none when the chunk is one sentence
+        (its own vector serves)."""
+        return self.sentences if len(self.sentences) > 1 else ()
+
+    @property
     def sentence_texts(self) -> list[str]:
-        """The sentences that get vectors of their own: none when the chunk is one sentence."""
-        if len(self.sentences) < 2:
-            return []
-        return [self.text[start:end] for start, end in self.sentences]
+        """The texts of :attr:`vector_spans`."""
+        return [self.text[start:end] for start, end in self.vector_spans]
 
     @property
     def id(self) -> str:

@@ -210,7 +210,7 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_r
 _RACY_NS = 2_000_000_000
 
 
-def _stamp(info: os.stat_result) -> tuple[int, int, int, int]:
+def stat_stamp(info: os.stat_result) -> tuple[int, int, int, int]:
     """What changes whenever a file's content may have: any write moves the ctime, even
     one that puts the mtime back (as git's index compares)."""
     return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
@@ -229,7 +229,7 @@ def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
     for relpath, location, info in _walk(root, result.warnings):
         entry = known.get(relpath)
         if entry is not None and entry.stamp is not None:
-            stamp = _stamp(info)
+            stamp = stat_stamp(info)
             if stamp == entry.stamp:
                 result.sources[relpath] = SourceFile(
                     relpath=relpath,
@@ -264,6 +264,6 @@ def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
             location=location,
             sha256=digest.hexdigest(),
             size=size,
-            stamp=_stamp(info) if stable else None,
+            stamp=stat_stamp(info) if stable else None,
         )
     return result

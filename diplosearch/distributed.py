@@ -29,16 +29,18 @@ class _Embedder:
 
     def __init__(self, backend: str) -> None:
         self.model = MiniLM(backend=backend)
-        self.folder = Path(tempfile.mkdtemp(prefix="diplosearch-encoder-"))
+        #: Where the ONNX backend finds its graph; the torch backend needs no folder.
+        self.encoder = self.model.folder
         if backend == "onnx":  # the worker's own export of the same graph
-            self.model.ensure_query_encoder(self.folder / "encoder")
+            self.encoder = Path(tempfile.mkdtemp(prefix="diplosearch-encoder-")) / "encoder"
+            self.model.ensure_query_encoder(self.encoder)
         else:
             import torch
 
             torch.set_num_threads(1)  # one actor per CPU
 
     def embed(self, texts: list[str], spans: list[Spans]) -> list[np.ndarray]:
-        return self.model.embed_passages(texts, spans, self.folder / "encoder")
+        return self.model.embed_passages(texts, spans, self.encoder)
 
 
 class RayModel:

@@ -248,7 +248,7 @@ class Engine:
         encoder_dir = self.store.encoder_dir(key)
         model.ensure_query_encoder(encoder_dir)
         hashes = [text_key(c.text) for c in chunks]
-        spans = [c.sentences if c.sentence_texts else () for c in chunks]
+        spans = [c.vector_spans for c in chunks]
         cache_key = f"{key}+{CACHE_LAYOUT}"
         with EmbeddingCache(self.store.cache_path, cache_key, model.dimension) as cache:
             found = cache.get_many(hashes)
@@ -401,16 +401,13 @@ class Engine:
             matches = lexical.matching(parsed.phrases)
             allowed = matches if allowed is None else allowed & matches
         depth = max(100, 5 * k)
-        dense = []
-        if mode != "lexical":
-            dense = nearest(loaded.faiss_index, vector, depth, allowed)
-        # BM25 filters after ranking, so it ranks every match when filtering.
-        if allowed is not None:
-            depth = loaded.faiss_index.ntotal
-        bm25 = lexical.rank(parsed, depth) if mode != "dense" else []
-        if allowed is not None:
-            dense = [(row, score) for row, score in dense if row in allowed]
-            bm25 = [(row, score) for row, score in bm25 if row in allowed]
+        dense = nearest(loaded.faiss_index, vector, depth, allowed) if mode != "lexical" else []
+        bm25 = []
+        if mode != "dense":
+            # BM25 filters after ranking, so it ranks every match when filtering.
+            bm25 = lexical.rank(parsed, depth if allowed is None else loaded.faiss_index.ntotal)
+            if allowed is not None:
+                bm25 = [(row, score) for row, score in bm25 if row in allowed]
         if mode == "dense":
             return dense
         if mode == "lexical":

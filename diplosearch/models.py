@@ -203,13 +203,6 @@ class MiniLM:
                 progress(done, len(texts))
         return out
 
-    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        """The vectors of ``texts`` (with the torch backend's network)."""
-        if not texts:
-            return np.zeros((0, self.dimension), np.float32)
-        rows = self.embed_passages(texts, [()] * len(texts), self.folder, progress)
-        return np.vstack(rows)
-
     def ensure_query_encoder(self, folder: Path) -> None:
         from diplosearch import encoder
 

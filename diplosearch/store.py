@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from diplosearch.chunks import Chunk
+from diplosearch.corpus import stat_stamp
 from diplosearch.errors import (
     IndexCorruptError,
     IndexLockedError,
@@ -163,10 +164,11 @@ class LoadedIndex:
 
     def sentence_vectors_of(self, row: int) -> np.ndarray:
         start, end = int(self.sentence_start[row]), int(self.sentence_start[row + 1])
-        if end - start != len(self.chunks[row].sentence_texts):
+        expected = len(self.chunks[row].vector_spans)
+        if end - start != expected:
             raise IndexCorruptError(
                 f"{self.folder / ROWS} gives row {row} {end - start} sentence vectors, "
-                f"its chunk has {len(self.chunks[row].sentence_texts)} sentences"
+                f"its chunk has {expected} sentences"
             )
         return np.asarray(self.sentence_vectors[start:end], dtype=np.float32)
 
@@ -200,14 +202,15 @@ class LoadedIndex:
 def _stat_stamps(folder: Path) -> list[Any]:
     """What any write to a generation's files would move: a kept generation is reused only
     while these hold, so a file changed under a long-running process is checked again."""
-    stamps: list[Any] = []
-    for name in DATA_FILES:
-        try:
-            info = (folder / name).stat()
-        except OSError:
-            return [None]
-        stamps.append((info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino))
-    return stamps
+    try:
+        return [stat_stamp((folder / name).stat()) for name in DATA_FILES]
+    except OSError:
+        return [None]
+
+
+def _verified(info: os.stat_result, sha256: str) -> list[Any]:
+    """A file's entry in ``.verified.json``: its stat stamp when ``sha256`` was checked."""
+    return [*stat_stamp(info), sha256]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -410,7 +413,7 @@ class IndexStore:
                 f"{path} is damaged: {info.st_size} bytes, the manifest says {entry.size}"
             )
         key = f"{folder.name}/{name}"
-        stamp = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, entry.sha256]
+        stamp = _verified(info, entry.sha256)
         if stamps is not None and stamps.get(key) == stamp:
             return
         if _file_sha256(path) != entry.sha256:
@@ -589,7 +592,7 @@ class IndexStore:
             ]
             table = np.zeros((len(chunks) + 1, 2), dtype=np.int64)
             table[1:, 0] = np.cumsum([len(r) for r in rows], dtype=np.int64)
-            table[1:, 1] = np.cumsum([len(c.sentence_texts) for c in chunks], dtype=np.int64)
+            table[1:, 1] = np.cumsum([len(c.vector_spans) for c in chunks], dtype=np.int64)
             if table[-1, 1] != len(sentence_vectors):
                 raise ValueError("sentence vectors and chunk sentences differ")
             _write_file(tmp / CHUNKS, b"".join(rows))
@@ -598,16 +601,12 @@ class IndexStore:
             np.save(buffer, table)
             _write_file(tmp / ROWS, buffer.getvalue())
             lexical.write(tmp / LEXICAL, [c.text for c in chunks])
-            files = {
-                f: FileEntry(sha256=_file_sha256(tmp / f), size=(tmp / f).stat().st_size)
-                for f in DATA_FILES
-            }
+            files: dict[str, FileEntry] = {}
             stamps = self._read_stamps()
-            for f in DATA_FILES:  # the checksums just taken: the first query need not
+            for f in DATA_FILES:  # stamped as checked: the first query need not hash again
                 info = (tmp / f).stat()
-                stamps[f"{name}/{f}"] = [
-                    info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, files[f].sha256
-                ]
+                files[f] = FileEntry(sha256=_file_sha256(tmp / f), size=info.st_size)
+                stamps[f"{name}/{f}"] = _verified(info, files[f].sha256)
             text = replace(manifest, files=files).to_json().encode("utf-8")
             _write_file(tmp / MANIFEST, text)
             _fsync_dir(tmp)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,14 +33,6 @@ class HashingModel:
         if not norm:  # no words (a lone "."): still a unit vector, as real models give
             vector[0], norm = 1.0, 1.0
         return vector / norm
-
-    def embed(self, texts: Sequence[str], progress=None) -> np.ndarray:
-        self.embedded.extend(texts)
-        if progress:
-            progress(len(texts), len(texts))
-        return (
-            np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension))
-        )
 
     def embed_passages(self, texts, spans, folder: Path, progress=None) -> list[np.ndarray]:
         """Like the real model: per text its vector, then one per span (here each span's
