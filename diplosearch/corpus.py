@@ -29,6 +29,7 @@ class KnownFile(Protocol):
     sha256: str
     stamp: tuple[int, int, int, int] | None
 
+
 #: File endings treated as documents; everything else in the folder is ignored.
 DOCUMENT_SUFFIXES = (".txt", ".md")
 #: Control bytes that do not occur in text (tab, newlines, form feed and escape do).

@@ -16,18 +16,31 @@ from typing import Any
 from diplosearch.chunks import Chunk
 from diplosearch.errors import IndexCorruptError, IndexMismatchError
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npy"
-LEXICAL = "lexical.sqlite"
+#: Folder of the Tantivy BM25 index; its files are listed in the manifest as
+#: ``lexical/<name>`` (their names are Tantivy's segment ids).
+LEXICAL = "lexical"
 #: Row i: byte offset of chunk row i in CHUNKS and its first row in SENTENCES; one more
 #: row holds the totals. A query reads the rows it shows, never the whole table.
 ROWS = "rows.npy"
-DATA_FILES = (VECTORS, CHUNKS, LEXICAL, SENTENCES, ROWS)
+DATA_FILES = (VECTORS, CHUNKS, SENTENCES, ROWS)
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_LEXICAL_FILE_RE = re.compile(rf"^{LEXICAL}/(?!\.\.?$)[A-Za-z0-9._-]+$")
+
+
+def _check_files(files: dict[str, FileEntry]) -> None:
+    """The fixed data files, the lexical index's meta.json and segment files (plain names,
+    no path tricks), each with a SHA-256."""
+    lexical = {name for name in files if _LEXICAL_FILE_RE.match(name)}
+    if set(files) - lexical != set(DATA_FILES) or f"{LEXICAL}/meta.json" not in lexical:
+        raise ValueError(f"files lists {sorted(files)}, not {sorted(DATA_FILES)} + {LEXICAL}/")
+    if not all(_SHA_RE.match(f.sha256) for f in files.values()):
+        raise ValueError("a file's sha256 is malformed")
 
 
 def _sha256(data: bytes) -> str:
@@ -104,10 +117,7 @@ class Manifest:
                 str(name): FileEntry(sha256=str(entry["sha256"]), size=int(entry["size"]))
                 for name, entry in data["files"].items()
             }
-            if set(files) != set(DATA_FILES) or not all(
-                _SHA_RE.match(f.sha256) for f in files.values()
-            ):
-                raise ValueError(f"files lists {sorted(files)}, expected {sorted(DATA_FILES)}")
+            _check_files(files)
             manifest = cls(
                 model=str(data["model"]),
                 model_fingerprint=str(data["model_fingerprint"]),

@@ -11,7 +11,7 @@ Layout of the index folder::
         chunks.jsonl        line i describes row i of the FAISS index
         rows.npy            byte offset of each row in chunks.jsonl, first sentence vector
         vectors.faiss       FAISS flat or HNSW index over L2-normalised vectors (cosine)
-        lexical.sqlite      SQLite FTS5 (BM25) over the same rows
+        lexical/            Tantivy BM25 index of the same rows (row = fast field)
         sentences.npy       vectors of the sentences of multi-sentence chunks, in row order
     damaged-gen-000006-…/   a generation that failed its checks, set aside, never deleted
     embeddings.sqlite       embedding cache (see cache.py)
@@ -27,8 +27,8 @@ generation whole; after it, the new one whole. Every load checks the manifest ag
 checksum in ``CURRENT`` and every file against the manifest (FAISS's own loader misses most
 flipped bytes) -- by SHA-256 once per change of the file, by stat stamp in between -- so
 damage is refused, never answered from; the previous generation, kept
-until the next commit, then answers with a warning. JSON, SQLite, FAISS's format and
-``.npy`` without pickle only: loading an index runs no code.
+until the next commit, then answers with a warning. JSON, Tantivy's and FAISS's formats
+and ``.npy`` without pickle only: loading an index runs no code.
 """
 
 from __future__ import annotations
@@ -43,10 +43,9 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +61,7 @@ from diplosearch.errors import (
     IndexMissingError,
     IndexWriteError,
 )
+from diplosearch.lexical import LOCK_FILES
 from diplosearch.records import (
     CHUNKS,
     CURRENT,
@@ -183,7 +183,7 @@ class LoadedIndex:
         try:
             index = LexicalIndex(path)
             count = index.count()
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise IndexCorruptError(f"unreadable lexical index {path}: {exc}") from exc
         if count != len(self.chunks):
             index.close()
@@ -199,11 +199,11 @@ class LoadedIndex:
             self._lexical = None
 
 
-def _stat_stamps(folder: Path) -> list[Any]:
+def _stat_stamps(folder: Path, names: Iterable[str]) -> list[Any]:
     """What any write to a generation's files would move: a kept generation is reused only
     while these hold, so a file changed under a long-running process is checked again."""
     try:
-        return [stat_stamp((folder / name).stat()) for name in DATA_FILES]
+        return [stat_stamp((folder / name).stat()) for name in names]
     except OSError:
         return [None]
 
@@ -213,7 +213,8 @@ def _verified(info: os.stat_result, sha256: str) -> list[Any]:
     return [*stat_stamp(info), sha256]
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """A folder's entries, or a file another library wrote (Tantivy's), onto the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -452,7 +453,7 @@ class IndexStore:
             if (
                 cached is not None
                 and pointer == cached[0]
-                and _stat_stamps(cached[1].folder) == cached[3]
+                and _stat_stamps(cached[1].folder, cached[1].manifest.files) == cached[3]
             ):
                 loaded = cached[1]
                 self.notices.extend(n for n in cached[2] if n not in self.notices)
@@ -460,7 +461,7 @@ class IndexStore:
             try:
                 loaded = self._first_good(self._load_generation)
                 if pointer is not None:
-                    stamps = _stat_stamps(loaded.folder)
+                    stamps = _stat_stamps(loaded.folder, loaded.manifest.files)
                     self._loaded = (pointer, loaded, list(self.notices), stamps)
                 break
             except IndexCorruptError:
@@ -487,7 +488,7 @@ class IndexStore:
         folder = self.root / name
         stamps = None if full else self._read_stamps()
         before = dict(stamps or {})
-        for file in DATA_FILES:
+        for file in manifest.files:
             self._check_file(folder, file, manifest, stamps)
         if stamps is not None and stamps != before:
             self._save_stamps(stamps)
@@ -558,7 +559,7 @@ class IndexStore:
         was and raises :class:`IndexWriteError`."""
         try:
             return self._write(manifest, chunks, vectors, sentence_vectors)
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise IndexWriteError.during_build(self.root, exc) from exc
 
     def _write(
@@ -601,18 +602,21 @@ class IndexStore:
             np.save(buffer, table)
             _write_file(tmp / ROWS, buffer.getvalue())
             lexical.write(tmp / LEXICAL, [c.text for c in chunks])
+            names = [*DATA_FILES, *(f"{LEXICAL}/{p.name}" for p in (tmp / LEXICAL).iterdir())]
+            _fsync(tmp / LEXICAL)
             files: dict[str, FileEntry] = {}
             stamps = self._read_stamps()
-            for f in DATA_FILES:  # stamped as checked: the first query need not hash again
+            for f in sorted(names):  # stamped as checked: the first query need not hash again
+                _fsync(tmp / f)
                 info = (tmp / f).stat()
                 files[f] = FileEntry(sha256=_file_sha256(tmp / f), size=info.st_size)
                 stamps[f"{name}/{f}"] = _verified(info, files[f].sha256)
             text = replace(manifest, files=files).to_json().encode("utf-8")
             _write_file(tmp / MANIFEST, text)
-            _fsync_dir(tmp)
+            _fsync(tmp)
             _step("files-written")
             tmp.rename(self.root / name)
-            _fsync_dir(self.root)
+            _fsync(self.root)
             _step("generation-renamed")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -622,7 +626,7 @@ class IndexStore:
         _write_file(staged, pointer.to_text().encode("utf-8"))
         _step("pointer-written")
         os.replace(staged, self.root / CURRENT)
-        _fsync_dir(self.root)
+        _fsync(self.root)
         _step("pointer-replaced")
         self._prune(keep={name, *([previous[0]] if previous else [])})
         self._save_stamps(stamps)
@@ -703,17 +707,21 @@ class IndexStore:
                 problems.append(f"{role} generation {name}: {exc}")
             finally:
                 loaded.close()
-            extra = sorted(
-                p.name
-                for p in (self.root / name).iterdir()
-                if p.name not in {MANIFEST, *DATA_FILES}
+            folder = self.root / name
+            expected = {MANIFEST, *loaded.manifest.files}
+            extra = sorted(  # Tantivy readers leave an empty lock file: not data
+                path
+                for p in folder.rglob("*")
+                if not p.is_dir()
+                and (path := p.relative_to(folder).as_posix()) not in expected
+                and p.name not in LOCK_FILES
             )
             if extra:
                 problems.append(f"{role} generation {name}: unexpected files {', '.join(extra)}")
             checked.append(
                 f"{role} generation {name}: {len(loaded.manifest.sources)} documents, "
                 f"{loaded.manifest.chunks} chunks in a {loaded.manifest.index_type} index, "
-                f"{len(DATA_FILES) + 1} files checksummed"
+                f"{len(loaded.manifest.files) + 1} files checksummed"
             )
         known = {name for name, _ in generations}
         for entry in sorted(self._names()):

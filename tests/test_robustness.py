@@ -157,7 +157,12 @@ def test_kill_at_random_moments(histories, tmp_path: Path):
 def damaged_cases() -> list[tuple[str, str, int]]:
     """(file, kind, parameter): truncations at several lengths and single-byte flips."""
     rng = random.Random(7)
-    files = [*store.DATA_FILES, store.MANIFEST, store.CURRENT]
+    lexical_files = [
+        f"{store.LEXICAL}/meta.json",
+        f"{store.LEXICAL}/*.term",
+        f"{store.LEXICAL}/*.idx",
+    ]
+    files = [*store.DATA_FILES, *lexical_files, store.MANIFEST, store.CURRENT]
     cases = []
     for name in files:
         cases += [(name, "truncate", fraction) for fraction in (0, 1, 50, 99)]
@@ -178,6 +183,11 @@ def two_generations(histories, tmp_path_factory: pytest.TempPathFactory):
 
 
 def damage(path: Path, kind: str, parameter: int) -> None:
+    """Damage ``path`` (a glob pattern for Tantivy's segment files: every match)."""
+    if "*" in path.name:
+        for match in sorted(path.parent.glob(path.name)):
+            damage(match, kind, parameter)
+        return
     data = bytearray(path.read_bytes())
     if kind == "truncate":
         keep = {0: 0, 1: 1, 50: len(data) // 2, 99: len(data) - 1}[parameter]
@@ -212,7 +222,7 @@ def test_every_truncation_and_byte_flip_is_detected(histories, two_generations, 
         problems, _ = IndexStore(index).verify()
         assert problems, (name, kind, parameter)  # verify finds it too
     # Damage to the previous generation is invisible to queries but not to verify.
-    for i, name in enumerate(store.DATA_FILES):
+    for i, name in enumerate([*store.DATA_FILES, f"{store.LEXICAL}/*.term"]):
         index = tmp_path / f"prev{i}"
         shutil.copytree(pristine, index)
         previous = IndexStore(index).pointer().previous[0]
@@ -289,10 +299,13 @@ def test_disk_full_at_every_write_keeps_the_previous_generation(histories, tmp_p
         def full_sqlite(*args, **kwargs):
             raise sqlite3.OperationalError("database or disk is full")
 
+        def full_lexical(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
         if kind == "file":
             monkeypatch.setattr(store, "_write_file", full_disk)
         elif kind == "lexical":
-            monkeypatch.setattr(lexical, "write", full_sqlite)
+            monkeypatch.setattr(lexical, "write", full_lexical)
         else:
             monkeypatch.setattr(EmbeddingCache, "put_many", full_sqlite)
         engine = Engine(seeds, index, HashingModel())
