@@ -211,7 +211,8 @@ def search(
     type=click.Choice(BACKENDS),
     default="torch",
     show_default=True,
-    help="What runs the model while embedding; both give the same vectors.",
+    help="What runs the model while embedding: torch (float32), bf16 (bfloat16, about 2x "
+    "faster on CPUs with AMX or AVX512-BF16; cosine 0.9999 to float32) or onnx.",
 )
 @click.option(
     "--ray",

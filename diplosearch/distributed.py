@@ -29,7 +29,7 @@ class _Embedder:
 
     def __init__(self, backend: str) -> None:
         self.model = MiniLM(backend=backend)
-        #: Where the ONNX backend finds its graph; the torch backend needs no folder.
+        #: Where the ONNX backend finds its graph; torch and bf16 need no folder.
         self.encoder = self.model.folder
         if backend == "onnx":  # the worker's own export of the same graph
             self.encoder = Path(tempfile.mkdtemp(prefix="diplosearch-encoder-")) / "encoder"
