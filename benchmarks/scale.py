@@ -43,6 +43,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 NOISE = 0.02  # per dimension: a copy sits at cosine ~0.93 from its original
+#: Build backends, as `diplosearch index --backend` names them.
+BACKENDS = ("torch", "bf16", "onnx")
 WRAP = (
     "import resource, sys\n"
     "from diplosearch.cli import cli\n"
@@ -368,6 +370,7 @@ def main() -> None:
 
     idx = work / "index-bbc"
     idx_onnx = work / "index-bbc-onnx"
+    idx_bf16 = work / "index-bbc-bf16"
     naive_index = work / "naive.faiss"
     if "naive" not in r:
         log("BBC cold build, torch backend")
@@ -376,6 +379,9 @@ def main() -> None:
         log("BBC cold build, onnx backend")
         shutil.rmtree(idx_onnx, ignore_errors=True)
         r["onnx"] = build(bbc, idx_onnx, "--backend", "onnx")
+        log("BBC cold build, bf16 backend")
+        shutil.rmtree(idx_bf16, ignore_errors=True)
+        r["bf16"] = build(bbc, idx_bf16, "--backend", "bf16")
 
         log("naive tool on the same passages")
         texts = work / "passages.jsonl"
@@ -400,7 +406,7 @@ def main() -> None:
     encoder = query_encoder(idx)
     queries = encoder.encode([h for _, h in sample])
     truth = exact_top(naive_vectors, queries)
-    for name, path in (("torch", idx), ("onnx", idx_onnx)):
+    for name, path in (("torch", idx), ("bf16", idx_bf16), ("onnx", idx_onnx)):
         if "cos_min" in r[name]:
             continue  # a resumed run: the BBC index has been edited since
         ours = loaded(path).faiss_index.reconstruct_n(0, table.manifest.chunks)
@@ -502,8 +508,8 @@ def build_text(seconds: float) -> str:
 
 
 def report(r: dict[str, Any], queries: int) -> str:
-    t, o, n, inc, both = r["torch"], r["onnx"], r["naive"], r["incremental"], r["both"]
-    rate = {k: v["chunks"] / v["seconds"] for k, v in (("torch", t), ("onnx", o))}
+    t, n, inc, both = r["torch"], r["naive"], r["incremental"], r["both"]
+    rate = {k: r[k]["chunks"] / r[k]["seconds"] for k in BACKENDS}
     naive_rate = n["passages"] / n["seconds"]
     lines = [
         "# diplosearch at scale",
@@ -524,7 +530,7 @@ def report(r: dict[str, Any], queries: int) -> str:
         f"| naive: sentence-transformers + IndexFlatIP | {n['seconds']:.1f} | "
         f"{naive_rate:.1f} | 1.00× | {n['peak_mb']:.0f} MB | {n['size_mb']:.1f} MB |",
     ]
-    for name in ("torch", "onnx"):
+    for name in BACKENDS:
         v = r[name]
         lines.append(
             f"| diplosearch, `--backend {name}` | {v['seconds']:.1f} | {rate[name]:.1f} | "
@@ -549,7 +555,7 @@ def report(r: dict[str, Any], queries: int) -> str:
         "| backend | min cosine | mean cosine | top-10 overlap |",
         "|---|---:|---:|---:|",
     ]
-    for name in ("torch", "onnx"):
+    for name in BACKENDS:
         v = r[name]
         lines.append(
             f"| {name} | {v['cos_min']:.6f} | {v['cos_mean']:.6f} | {v['top10_overlap']:.3f} |"

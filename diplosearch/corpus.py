@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from diplosearch.errors import CorpusError
 
@@ -45,9 +45,11 @@ _BOMS = (
 )
 
 
-@dataclass(frozen=True)
-class SourceFile:
-    """One document: its path relative to the corpus (the citation) and its content hash."""
+class SourceFile(NamedTuple):
+    """One document: its path relative to the corpus (the citation) and its content hash.
+
+    A named tuple, not a frozen dataclass: a query checks tens of thousands of these, and
+    a tuple is built three times faster."""
 
     relpath: str
     #: Where the file is (a str, not a Path: cheaper across tens of thousands of files).
@@ -227,18 +229,13 @@ def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
         raise CorpusError(f"corpus path is not a folder: {root}")
     result = Scan()
     known = known or {}
+    sources = result.sources
     for relpath, location, info in _walk(root, result.warnings):
         entry = known.get(relpath)
-        if entry is not None and entry.stamp is not None:
-            stamp = stat_stamp(info)
-            if stamp == entry.stamp:
-                result.sources[relpath] = SourceFile(
-                    relpath=relpath,
-                    location=location,
-                    sha256=entry.sha256,
-                    size=stamp[0],
-                    stamp=stamp,
-                )
+        if entry is not None:
+            stamp = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+            if stamp == entry.stamp:  # as stat_stamp, inline: this loop is the query's cost
+                sources[relpath] = SourceFile(relpath, location, entry.sha256, stamp[0], stamp)
                 continue
         started = time.time_ns()
         digest = hashlib.sha256()

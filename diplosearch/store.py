@@ -45,6 +45,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -239,6 +240,9 @@ class IndexStore:
         self.notices: list[str] = []
         #: Parsed manifests by (generation, checksum): a generation never changes.
         self._manifests: dict[tuple[str, str], Manifest] = {}
+        #: A query opens the index on a second thread while it checks the corpus (see
+        #: Engine.search): both need the manifest, and it is parsed once.
+        self._manifest_lock = threading.Lock()
         #: The last generation loaded, with the pointer that named it: a process that
         #: answers many queries loads a generation once, until CURRENT changes.
         self._loaded: tuple[Pointer, LoadedIndex, list[str], list[Any]] | None = None
@@ -320,6 +324,10 @@ class IndexStore:
         return pointer
 
     def _manifest(self, name: str, sha256: str) -> Manifest:
+        with self._manifest_lock:
+            return self._parse_manifest(name, sha256)
+
+    def _parse_manifest(self, name: str, sha256: str) -> Manifest:
         cached = self._manifests.get((name, sha256))
         if cached is not None and (self.root / name).is_dir():
             return cached

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from diplosearch import metadata
 from diplosearch.chunker import parse_document
 from diplosearch.errors import IndexCorruptError, IndexMismatchError
-from diplosearch.records import CURRENT, Manifest
+from diplosearch.records import CURRENT, FORMAT_VERSION, Manifest
 from diplosearch.store import IndexStore
 
 NEWLINES = ("\n", "\r\n", "\r")
@@ -94,7 +94,7 @@ def test_manifest_parser_raises_only_typed_errors(text: str):
     json_values,
 ))  # fmt: skip
 def test_manifest_parser_on_near_manifests(data: dict):
-    data.setdefault("format_version", 3)
+    data.setdefault("format_version", FORMAT_VERSION)
     with contextlib.suppress(IndexCorruptError, IndexMismatchError):
         Manifest.from_json(json.dumps(data), "gen-000001")
 
