@@ -169,6 +169,11 @@ def quality(
     from diplosearch.engine import Engine
 
     engine = Engine(seeds, index)
+    for path in sorted(index.rglob("*")):  # warm: the generation's pages in the OS cache
+        if path.is_file():
+            with path.open("rb") as handle:
+                while handle.read(1 << 24):
+                    pass
     engine.search("warm up", mode=mode, refresh=None)
     recalls, ranks, times = [], [], []
     paragraphs: dict[str, int] = {}
