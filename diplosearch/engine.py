@@ -230,19 +230,30 @@ class Engine:
         indexed = previous[0].sources if previous else {}
 
         documents: dict[str, Document] = {}
-        for name, source in sources.items():
-            entry = indexed.get(name)
-            if previous and entry and entry.sha256 == source.sha256:
-                documents[name] = Document(
-                    source=name,
-                    title=entry.title,
-                    date=entry.date,
-                    chunks=tuple(previous[1].get(name, ())),
-                )
-            else:
+        kept = {
+            name
+            for name, source in sources.items()
+            if previous and name in indexed and indexed[name].sha256 == source.sha256
+        }
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # A document to chunk may bring text never embedded: load the network (seconds
+            # of imports, much of it native) on a second thread while chunking runs here.
+            loading = pool.submit(model.warm_up) if len(kept) < len(sources) else None
+            for name, source in sources.items():
+                if name in kept:
+                    entry = indexed[name]
+                    documents[name] = Document(
+                        source=name,
+                        title=entry.title,
+                        date=entry.date,
+                        chunks=tuple(previous[1].get(name, ())) if previous else (),
+                    )
+                    continue
                 text, warnings = source.read_text()
                 self._notices.extend(warnings)
                 documents[name] = parse_document(name, text, model.count_tokens, model.max_tokens)
+            if loading is not None:
+                loading.result()
         chunks = [chunk for name in sorted(documents) for chunk in documents[name].chunks]
 
         key = encoder_key(model)

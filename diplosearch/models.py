@@ -68,6 +68,11 @@ class EmbeddingModel(Protocol):
         """Make sure ``folder`` holds what :meth:`embed_query` needs (may be slow)."""
         ...
 
+    def warm_up(self) -> None:
+        """Load what embedding passages needs; a build calls it on a second thread while
+        it chunks, so the two overlap."""
+        ...
+
     def embed_query(self, text: str, folder: Path) -> np.ndarray:
         """The query's vector, using only what :meth:`ensure_query_encoder` left in ``folder``."""
         ...
@@ -146,6 +151,11 @@ class MiniLM:
             except Exception as exc:  # torch/transformers raise many kinds; all mean the same
                 raise ModelError(f"cannot load the model in {self.folder}: {exc}") from exc
         return self._sentence_transformer
+
+    def warm_up(self) -> None:
+        """Load sentence-transformers (torch): the build needs it for the torch and bf16
+        backends and, once per index, to export the query encoder."""
+        self._load()
 
     @cached_property
     def _window_tokenizer(self) -> Any:

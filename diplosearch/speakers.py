@@ -233,20 +233,26 @@ def canonical_names(names: Iterable[str]) -> dict[str, str]:
     counts = Counter(names)
     full = sorted((n for n in counts if " " in n), key=lambda n: (-counts[n], n))
     mapping: dict[str, str] = {}
+    # Indexed by given name and by word, so a corpus with thousands of people is not
+    # compared pairwise (3 s of a BBC News build when it was).
+    kept_by_first: dict[str, list[str]] = {}
+    owners_of: dict[str, set[str]] = {}
     for name in full:
-        first, last = name.split()[0], name.split()[-1]
-        for kept in full:
-            if kept == name:
+        words = name.split()
+        first, last = words[0], words[-1]
+        kept_names = kept_by_first.setdefault(first, [])
+        for kept in kept_names:  # earlier, commoner names that are their own canonical
+            if difflib.SequenceMatcher(None, kept.split()[-1], last).ratio() >= 0.75:
+                mapping[name] = kept
                 break
-            if kept in mapping.values() and kept.split()[0] == first:
-                ratio = difflib.SequenceMatcher(None, kept.split()[-1], last).ratio()
-                if ratio >= 0.75:
-                    mapping[name] = kept
-                    break
-        mapping.setdefault(name, name)
+        else:
+            mapping[name] = name
+            kept_names.append(name)
+        for word in {first, last}:
+            owners_of.setdefault(word, set()).add(mapping[name])
     for name in counts:
         if " " in name:
             continue
-        owners = {mapping[f] for f in full if name in (f.split()[0], f.split()[-1])}
+        owners = set(owners_of.get(name, ()))
         mapping[name] = owners.pop() if len(owners) == 1 else name
     return mapping

@@ -17,6 +17,7 @@ class HashingModel:
         self.dimension = dimension
         self.max_tokens = max_tokens
         self.embedded: list[str] = []
+        self.warmed_up = 0
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -44,6 +45,9 @@ class HashingModel:
             np.stack([self._vector(t)] + [self._vector(t[a:b]) for a, b in s])
             for t, s in zip(texts, spans, strict=True)
         ]
+
+    def warm_up(self) -> None:
+        self.warmed_up += 1
 
     def ensure_query_encoder(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -102,6 +102,19 @@ def test_add_edit_delete_reembeds_exactly_the_changed_chunks(fake_engine: Engine
     assert not any("Wang called on the two sides" in t for t in after)
 
 
+def test_network_is_loaded_only_when_a_document_must_be_chunked(fake_engine: Engine, seeds: Path):
+    model = fake_engine.model
+    fake_engine.refresh()
+    assert model.warmed_up == 1  # the first build chunks everything
+    next(seeds.glob("000_*.txt")).unlink()
+    assert fake_engine.refresh() is not None
+    assert model.warmed_up == 1  # a deletion re-uses every other document's chunks
+    edited = next(seeds.glob("004_*.txt"))
+    edited.write_text(edited.read_text(encoding="utf-8") + "\nA new closing line.\n")
+    assert fake_engine.refresh() is not None
+    assert model.warmed_up == 2
+
+
 def test_incremental_index_equals_from_scratch(fake_engine: Engine, seeds: Path, tmp_path: Path):
     fake_engine.refresh()
     path = next(seeds.glob("003_*.txt"))
