@@ -510,7 +510,7 @@ def main() -> None:
 
 def cpu_model() -> str:
     """The CPU's name: bf16 and int8 speeds depend on its instruction set, not just cores."""
-    name, flags = platform.processor() or platform.machine(), set()
+    name, flags = platform.processor() or "CPU model unknown", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
