@@ -2,11 +2,12 @@
 
 A chunk is a paragraph, or a sentence-aligned piece of a paragraph too long for the model's
 window (the model would otherwise truncate it silently). Every chunk keeps the citation of
-the paragraph it came from: paragraph number, line range, the sub-article it falls under
-and that report's date. Headlines that serve as a document's title or a sub-article's
-section are carried by every chunk below them instead of being chunks of their own (as
-chunks they crowd out the statements they summarise); every other paragraph is a chunk,
-so no text is dropped but page furniture (comment forms, share buttons).
+the paragraph it came from: paragraph number, line range, the heading or sub-article it
+falls under and that report's date. Headings -- a document's title, a digest's report
+headlines, section headings such as "THE NAVY." or "(c) Agriculture and forests." -- are
+carried by every chunk below them instead of being chunks of their own: as chunks they
+match their topic perfectly and say nothing. Every other paragraph is a chunk, so no text
+is dropped but page furniture (comment forms, share buttons).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ HUGE_PARAGRAPH = 20_000
 WINDOW_CHARS_PER_TOKEN = 4
 
 TokenCounter = Callable[[str], int]
+#: Most headings in a row ("Part II", "AGRICULTURE", "Forests"); more short lines in a row
+#: are a list.
+MAX_HEADING_RUN = 3
 
 
 @dataclass
@@ -108,12 +112,52 @@ def _paragraphs(blocks: list[list[tuple[int, str]]]) -> list[_Paragraph]:
 
 
 def _heading_text(paragraph: _Paragraph) -> str | None:
+    """A headline, the kind of line that titles a document or a digest's report."""
     if not paragraph.single_line:
         return None
     md = metadata.markdown_heading(paragraph.text)
     if md is not None:
         return md
     return paragraph.text if metadata.looks_like_heading(paragraph.text) else None
+
+
+def _section_heading(paragraphs: list[_Paragraph], index: int) -> str | None:
+    """The heading ``paragraphs[index]`` is, if it heads the text that follows it: a
+    headline, a line in capitals ("THE NAVY.") or a numbered title ("(c) Agriculture
+    and forests.") with a paragraph of text after it. A numbered line between other
+    numbered lines, or before one no longer than itself, is a list item, not a heading."""
+    paragraph = paragraphs[index]
+    if not paragraph.single_line or index + 1 >= len(paragraphs):
+        return None
+    md = metadata.markdown_heading(paragraph.text)
+    if md is not None:
+        return md
+    if metadata.parse_dateline(paragraph.text) is not None:
+        return None  # "BISHKEK, October 26, 2023": a place and date, not a topic
+    shape = metadata.heading_shape(paragraph.text)
+    if shape is None:
+        return None
+    # Headings may come in a run ("Arts & Humanities", then "ARTS"): the run must lead to
+    # text. A longer run of short lines is a list, not headings.
+    run = index + 1
+    while (
+        run < len(paragraphs)
+        and run - index <= MAX_HEADING_RUN
+        and paragraphs[run].single_line
+        and metadata.heading_shape(paragraphs[run].text) in ("headline", "capitals")
+        and metadata.parse_dateline(paragraphs[run].text) is None
+    ):
+        run += 1
+    if run >= len(paragraphs) or run - index > MAX_HEADING_RUN:
+        return None
+    following = paragraphs[index + 1]
+    if shape == "numbered":
+        before = paragraphs[index - 1].text if index > 0 else ""
+        if len(following.text) < 2 * len(paragraph.text) or (
+            metadata.heading_shape(before) == "numbered"
+        ):
+            return None
+    return paragraph.text
 
 
 def _word_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -242,18 +286,31 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
 
     chunks: list[Chunk] = []
     section: str | None = None
+    headed = -1  # index of the last paragraph taken as a section heading
+    article: str | None = None  # the headline of the digest report we are in
     section_date = doc_date
     for index, paragraph in enumerate(paragraphs):
         # A headline followed by a dateline opens a report of its own (a digest's sub-article).
         following = datelines[index + 1] if index + 1 < len(datelines) else None
         heading = _heading_text(paragraph) if index > 0 else None
         if heading is not None and following is not None and following.opens_story:
-            section = heading
+            section = article = heading
             resolved = metadata.resolve_dateline(following, reference)
             section_date = resolved.isoformat() if resolved else doc_date
             continue  # shown as the section of every chunk below it, not a chunk itself
         if heading is not None and metadata.markdown_heading(paragraph.text) is not None:
-            section, section_date = heading, doc_date
+            section, section_date, article = heading, doc_date, None
+            continue
+        if index > 0 and (titled := _section_heading(paragraphs, index)) is not None:
+            # A heading says what the text under it is about, and nothing itself: it is
+            # the context of every chunk below it (shown, and searched as context). A
+            # heading right under another one is its subheading, and a digest's report
+            # keeps its headline above its own headings.
+            if headed == index - 1 and section is not None:
+                section = f"{section} › {titled}"
+            else:
+                section = f"{article} › {titled}" if article else titled
+            headed = index
             continue
         if paragraph.number == title_paragraph or not _HAS_WORD_RE.search(paragraph.text):
             continue

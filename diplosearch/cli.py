@@ -13,7 +13,8 @@ import click
 from diplosearch import __version__, render
 from diplosearch.ann import FLAT_LIMIT, INDEX_TYPES
 from diplosearch.engine import MAX_RESULTS, MODES, Engine
-from diplosearch.errors import DiplosearchError, IndexCorruptError
+from diplosearch.errors import DiplosearchError, IndexCorruptError, JudgementsError
+from diplosearch.evaluation.judgements import SPLITS
 from diplosearch.filters import Filters
 from diplosearch.models import BACKENDS
 
@@ -130,6 +131,13 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
     is_flag=True,
     help="Order the results by date, grouped by document: a dated history.",
 )
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Every passage that answers (hybrid score above the calibrated threshold), "
+    "not only the top k.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @click.option(
     "--no-refresh",
@@ -146,6 +154,7 @@ def search(
     source_glob: str | None,
     speaker: str | None,
     timeline: bool,
+    everything: bool,
     as_json: bool,
     no_refresh: bool,
     seeds: Path,
@@ -170,7 +179,13 @@ def search(
     engine = Engine(seeds, index_dir)
     response = _run_with_progress(
         lambda bar: engine.search(
-            text, top, mode=mode, filters=filters, refresh=not no_refresh, progress=bar
+            text,
+            top,
+            mode=mode,
+            filters=filters,
+            refresh=not no_refresh,
+            progress=bar,
+            everything=everything,
         )
     )
     if response.refreshed:
@@ -308,6 +323,7 @@ def status(as_json: bool, seeds: Path, index_dir: Path) -> None:
         "documents": len(manifest.sources) if manifest else 0,
         "chunks": manifest.chunks if manifest else 0,
         "index_type": manifest.index_type if manifest else None,
+        "acronyms": manifest.acronyms if manifest else {},
         "fresh": bool(manifest) and not state.problem and not changes,
         "problem": state.problem,
         "changes": {
@@ -331,22 +347,73 @@ def status(as_json: bool, seeds: Path, index_dir: Path) -> None:
     type=click.IntRange(min=1),
     help="Cut-off for recall.",
 )
+@click.option(
+    "--split",
+    type=click.Choice(SPLITS),
+    help="Only the questions of this half: dev (to choose parameters) or test (to report).",
+)
+@click.option(
+    "--pool",
+    "pool_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Instead of scoring, write the unjudged passages of every mode's top 10 (and of "
+    "--all) to this JSON-lines file, to be graded.",
+)
+@click.option(
+    "--merge",
+    "merge_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Instead of scoring, add the graded lines of this file (a --pool file with "
+    "grades filled in) to JUDGEMENTS.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @_corpus_options
-def eval_command(judgements: Path, top: int, as_json: bool, seeds: Path, index_dir: Path) -> None:
+def eval_command(
+    judgements: Path,
+    top: int,
+    split: str | None,
+    pool_file: Path | None,
+    merge_file: Path | None,
+    as_json: bool,
+    seeds: Path,
+    index_dir: Path,
+) -> None:
     """Measure retrieval quality of every mode against JUDGEMENTS.
 
-    JUDGEMENTS is a JSON file: {"queries": [{"query": "...", "relevant": [["file.txt",
-    "text a relevant passage contains"], ...]}, ...]}. Prints Recall@k, MRR@10 and
-    nDCG@10 for the dense, lexical and hybrid modes.
+    JUDGEMENTS is a JSON file: {"queries": [{"query": "...", "split": "dev", "relevant":
+    [["file.txt", "text the judged passage contains", 2], ...]}, ...]}, grades 0 (read,
+    not relevant), 1 (partly) and 2 (answers); [file, text] is grade 2. Prints nDCG@10,
+    Recall@k and MRR@10 of the dense, lexical and hybrid modes, the share of top-10
+    results nobody judged, and the precision and recall of --all. docs/evaluation.md
+    describes how the judged sets were made and how to grow them.
     """
-    from diplosearch import evaluate
+    from diplosearch.evaluation import judgements as judgement_files
+    from diplosearch.evaluation import runs
 
-    judged = evaluate.load(judgements)
+    if merge_file is not None:
+        try:
+            lines = merge_file.read_text(encoding="utf-8").splitlines()
+            graded = [json.loads(line) for line in lines if line.strip()]
+        except (OSError, ValueError) as exc:
+            raise JudgementsError(f"cannot read graded passages in {merge_file}: {exc}") from exc
+        todo = [g for g in graded if isinstance(g, dict) and g.get("grade") is None]
+        if todo:
+            raise JudgementsError(f"{merge_file}: {len(todo)} passages have no grade yet")
+        added = judgement_files.merge(judgements, graded)
+        click.echo(f"{added} judgements added to {judgements}", err=True)
+        return
+    judged = judgement_files.load(judgements, split)
     engine = Engine(seeds, index_dir)
-    table = _run_with_progress(lambda bar: evaluate.evaluate(engine, judged, MODES, top))
+    if pool_file is not None:
+        pooled = list(runs.pool(engine, judged, MODES))
+        pool_file.write_text(
+            "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pooled), encoding="utf-8"
+        )
+        click.echo(f"{len(pooled)} unjudged passages written to {pool_file}", err=True)
+        return
+    table = _run_with_progress(lambda bar: runs.evaluate(engine, judged, MODES, top, progress=bar))
     if as_json:
-        click.echo(json.dumps({"queries": len(judged), "modes": table}, indent=2))
+        click.echo(json.dumps({"queries": len(judged), "split": split, "modes": table}, indent=2))
         return
     click.echo(render.evaluation(table, len(judged)))
 

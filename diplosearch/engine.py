@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diplosearch import corpus
+from diplosearch import corpus, ranking
 from diplosearch.cache import EmbeddingCache, text_key
 from diplosearch.chunks import CHUNKER_VERSION, Chunk, Document
 from diplosearch.errors import (
@@ -30,14 +30,14 @@ from diplosearch.errors import (
     QueryError,
 )
 from diplosearch.filters import Filters, speakers_of
-from diplosearch.fusion import collapse, reciprocal_rank_fusion
+from diplosearch.fusion import collapse
 from diplosearch.highlight import best_sentence
 from diplosearch.lexical import ParsedQuery, parse_query
 from diplosearch.models import EmbeddingModel, Progress
 from diplosearch.query import focus
 from diplosearch.records import Manifest, SourceEntry
 from diplosearch.results import Changes, Citation, RefreshReport, SearchResponse, SearchResult
-from diplosearch.store import IndexStore, LoadedIndex, nearest
+from diplosearch.store import IndexStore, LoadedIndex
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ class Engine:
         progress: Progress | None,
         request: str = "auto",
     ) -> RefreshReport:
-        from diplosearch import ann, speakers
+        from diplosearch import acronyms, ann, speakers
         from diplosearch.chunker import parse_document
 
         model = self.model
@@ -307,6 +307,7 @@ class Engine:
             speakers=speakers.canonical_names(n for chunk in chunks for n in chunk.speakers),
             index_type=ann.resolve(request, len(chunks)),
             index_request=request,
+            acronyms=acronyms.definitions(c.text for c in chunks),
         )
         generation = self.store.write(manifest, chunks, matrix, sentence_matrix)
         return RefreshReport(
@@ -330,15 +331,18 @@ class Engine:
         filters: Filters | None = None,
         refresh: bool | None = True,
         progress: Progress | None = None,
+        everything: bool = False,
     ) -> SearchResponse:
-        """The ``k`` best distinct passages for ``query``.
+        """The ``k`` best distinct passages for ``query``; with ``everything``, every
+        passage whose hybrid score reaches the calibrated threshold (up to
+        :data:`MAX_RESULTS`), best first.
 
         ``refresh``: bring the index in step with the corpus first (True), only report
         whether it is stale (False), or neither (None: a long-running process that
         watches its corpus by other means; no corpus scan per query).
 
         ``mode`` is ``dense`` (embeddings), ``lexical`` (BM25) or ``hybrid`` (both, fused by
-        reciprocal rank). Quoted phrases must occur in every answer. Near-duplicates
+        score, see ranking.py). Quoted phrases must occur in every answer. Near-duplicates
         (syndicated copies) are folded into the first copy's ``also_in``.
         """
         if mode not in MODES:
@@ -351,6 +355,8 @@ class Engine:
             )
         if not 1 <= k <= MAX_RESULTS:
             raise QueryError(f"the number of results must be 1 to {MAX_RESULTS}, not {k}")
+        if everything and mode != "hybrid":
+            raise QueryError("--all needs the hybrid mode: its threshold is on the hybrid score")
         warnings: list[str] = []
         refreshed = None
         parsed = parse_query(focus(query))
@@ -370,13 +376,15 @@ class Engine:
             opened = ahead.result() if ahead is not None and refreshed is None else None
         stale = self.status().changes or None if refresh is False else None
         loaded, vector = opened or self._open(parsed.plain)
-        ranked = self._rank(loaded, parsed, vector, mode, filters or Filters(), k)
+        ranked = ranking.rank(
+            loaded, parsed, vector, mode, filters or Filters(), k, everything=everything
+        )
         score_of = dict(ranked)
         groups = collapse(
-            [row for row, _ in ranked[: 5 * k + 50]],
+            [row for row, _ in (ranked if everything else ranked[: 5 * k + 50])],
             loaded.faiss_index.reconstruct,
             lambda row: loaded.chunks[row].text,
-            k,
+            MAX_RESULTS if everything else k,
         )
         results = [
             self._result(loaded, rank, row, copies, score_of[row], vector, parsed)
@@ -398,44 +406,6 @@ class Engine:
         encoder_dir = self.store.encoder_dir(loaded.manifest.encoder)
         model.ensure_query_encoder(encoder_dir)
         return loaded, model.embed_query(text, encoder_dir)
-
-    @staticmethod
-    def _rank(
-        loaded: LoadedIndex,
-        parsed: ParsedQuery,
-        vector: np.ndarray,
-        mode: str,
-        filters: Filters,
-        k: int,
-    ) -> list[tuple[int, float]]:
-        """(row, score) best first: cosine (dense), BM25 (lexical) or fused RRF (hybrid),
-        over the rows the filters and quoted phrases admit."""
-        names = loaded.manifest.speakers
-        lexical = loaded.lexical()
-        allowed: set[int] | None = None
-        if filters:  # reads every row: seconds at a million chunks
-            people = filters.people(names)
-            allowed = {
-                row
-                for row, chunk in enumerate(loaded.chunks)
-                if filters.admits(chunk, speakers_of(chunk, names), people)
-            }
-        if parsed.phrases:  # the BM25 index knows where phrases occur: no row is read
-            matches = lexical.matching(parsed.phrases)
-            allowed = matches if allowed is None else allowed & matches
-        depth = max(100, 5 * k)
-        dense = nearest(loaded.faiss_index, vector, depth, allowed) if mode != "lexical" else []
-        bm25 = []
-        if mode != "dense":
-            # BM25 filters after ranking, so it ranks every match when filtering.
-            bm25 = lexical.rank(parsed, depth if allowed is None else loaded.faiss_index.ntotal)
-            if allowed is not None:
-                bm25 = [(row, score) for row, score in bm25 if row in allowed]
-        if mode == "dense":
-            return dense
-        if mode == "lexical":
-            return bm25
-        return reciprocal_rank_fusion([[row for row, _ in dense], [row for row, _ in bm25]])
 
     @staticmethod
     def _result(

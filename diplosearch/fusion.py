@@ -1,19 +1,13 @@
-"""Rank fusion and near-duplicate collapse: turning rankings into k distinct statements."""
+"""Fusion by score and near-duplicate collapse: turning candidates into k distinct statements."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import numpy as np
-
-#: The RRF constant. The usual 60 (Cormack et al., 2009) was measured against smaller ones
-#: on tests/judgements.json: hybrid Recall@10 0.969 at k=60 (and 20, 30), 0.978 at k=10 and
-#: 5, nDCG@10 0.920 vs 0.924. A smaller k trusts each ranker's top hits more, which is what
-#: lets an exact name that only BM25 finds (a rare initiative, a city) reach the top. Chosen
-#: on the same 38 queries it is reported on: a mild, disclosed optimism.
-RRF_K = 10
 
 #: When two passages are one statement (a digest's syndicated copies, or a summary paragraph
 #: that repeats a report's sentence). Measured on the seeds (all pairs of the 196 chunks):
@@ -33,7 +27,9 @@ _SHINGLE = 4
 @lru_cache(maxsize=4096)
 def shingles(text: str) -> frozenset[tuple[str, ...]]:
     words = re.findall(r"\w+", text.lower())
-    return frozenset(tuple(words[i : i + _SHINGLE]) for i in range(max(1, len(words) - 3)))
+    if len(words) < _SHINGLE:
+        return frozenset([tuple(words)])
+    return frozenset(zip(*(words[i:] for i in range(_SHINGLE)), strict=False))
 
 
 def containment(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> float:
@@ -51,15 +47,61 @@ def same_statement(cosine: float, overlap: float) -> bool:
     )
 
 
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[int]], k: int = RRF_K
-) -> list[tuple[int, float]]:
-    """Rows by the sum of ``1 / (k + rank)`` over the rankings they appear in."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, row in enumerate(ranking, start=1):
-            scores[row] = scores.get(row, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+@dataclass(frozen=True)
+class Measures:
+    """What hybrid ranking measures of a passage, whichever ranker proposed it; the
+    hybrid score weighs each (a ``Measures`` of weights, :data:`WEIGHTS`)."""
+
+    #: Cosine of the passage's vector with the query's.
+    cosine: float = 0.0
+    #: The best of that and its sentences' cosines (late chunking): a clause that answers
+    #: the question inside a long paragraph.
+    sentence: float = 0.0
+    #: BM25 (0 when no query term occurs); the score divides it by the query's best.
+    bm25: float = 0.0
+    #: Share of the query's term weight (IDF) the passage holds: 1.0 holds every term, a
+    #: passage sharing only common words with the query holds little.
+    coverage: float = 0.0
+    #: Cosine of the query with the passage's whole document (the mean of its chunks'
+    #: vectors): a paragraph of an article about the topic that names it only as "it".
+    document: float = 0.0
+    #: The best cosine of the paragraphs just before and after it in its document.
+    neighbour: float = 0.0
+    #: Its length in words, over 100 (at most 1): a one-line passage seldom says much.
+    length: float = 0.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    row: int
+    measures: Measures
+
+
+#: The hybrid score's weights, chosen on the development halves of the judged sets by
+#: benchmarks/tune.py (docs/evaluation.md); BM25 enters divided by the query's best.
+WEIGHTS = Measures(
+    cosine=1.0, sentence=1.0, bm25=0.3, coverage=0.3, document=0.8, neighbour=0.2, length=0.05
+)
+#: ``--all`` returns every passage whose hybrid score reaches this, calibrated on the
+#: development halves (the threshold with the best F1 for answering passages).
+ALL_THRESHOLD = 1.5
+
+
+def fuse(candidates: Sequence[Candidate], weights: Measures = WEIGHTS) -> list[tuple[int, float]]:
+    """(row, hybrid score) best first: the weighted sum of each candidate's measures, its
+    BM25 divided by the best BM25 among the candidates."""
+    if not candidates:
+        return []
+    names = [f.name for f in fields(Measures)]
+    matrix = np.array([[getattr(c.measures, n) for n in names] for c in candidates])
+    top = matrix[:, names.index("bm25")].max()
+    if top > 0:
+        matrix[:, names.index("bm25")] /= top
+    scores = matrix @ np.array([getattr(weights, n) for n in names])
+    return sorted(
+        ((c.row, float(v)) for c, v in zip(candidates, scores, strict=True)),
+        key=lambda item: (-item[1], item[0]),
+    )
 
 
 def collapse(

@@ -10,14 +10,23 @@ Each document carries its chunk row as a fast field, as FAISS row i is chunk i.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-#: Field names of the Tantivy schema, and the analyzer of the text field.
-TEXT, ROW, ANALYZER = "text", "row", "diplosearch"
+from diplosearch.acronyms import acronyms, join_dotted
+
+#: Field names of the Tantivy schema: the passage's words (stemmed, with positions for
+#: phrases), its context (the document's title and the heading it sits under), its
+#: acronyms (unstemmed, see acronyms.py) and its row (a fast field, and indexed so that a
+#: query can score a given set of rows).
+TEXT, CONTEXT, ACRONYMS, ROW = "text", "context", "acronyms", "row"
+#: Analyzers: stemmed words, and acronyms kept whole.
+ANALYZER, ACRONYM_ANALYZER = "diplosearch", "diplosearch-acronym"
 #: Tantivy's lock files: empty, released when the writer closes; not part of the index.
 LOCK_FILES = (".tantivy-meta.lock", ".tantivy-writer.lock")
 
@@ -31,7 +40,9 @@ STOPWORDS = frozenset(
         "is it its itself just me more most my no nor not now of off on once only or other "
         "our ours out over own said same say says she should so some such than that the "
         "their theirs them then there these they this those through to too under until up "
-        "very was we were what when where which while who whom why will with would you your"
+        "us very was we were what when where which while who whom why will with would you your"
+        # what is left of contractions once split at the apostrophe: "don't" -> don, t
+        " t s d ll m re ve don doesn didn isn aren wasn weren won couldn shouldn wouldn"
     ).split()
 )
 _PHRASE_RE = re.compile(r'"([^"]*)"')
@@ -40,20 +51,24 @@ _TERM_RE = re.compile(r"\w+", re.UNICODE)
 
 @dataclass(frozen=True)
 class ParsedQuery:
-    """A query split into quoted phrases (must match) and loose words."""
+    """A query split into quoted phrases (must match), loose words and acronyms."""
 
     phrases: tuple[str, ...]
     words: tuple[str, ...]
     #: The query without its quote marks: what the dense side embeds.
     plain: str
+    #: Words written in capitals ("EEU", "U.S.S.R." as "USSR"): looked up unstemmed.
+    acronyms: tuple[str, ...] = ()
 
 
 def parse_query(query: str) -> ParsedQuery:
     phrases = tuple(p.strip() for p in _PHRASE_RE.findall(query) if _TERM_RE.search(p))
-    rest = _PHRASE_RE.sub(" ", query)
+    rest = join_dotted(_PHRASE_RE.sub(" ", query))
     words = tuple(w for w in _TERM_RE.findall(rest.lower()) if w not in STOPWORDS)
     plain = re.sub(r"\s+", " ", query.replace('"', " ")).strip()
-    return ParsedQuery(phrases=phrases, words=words, plain=plain)
+    return ParsedQuery(
+        phrases=phrases, words=words, plain=plain, acronyms=tuple(dict.fromkeys(acronyms(rest)))
+    )
 
 
 def _quote(text: str) -> str:
@@ -61,7 +76,8 @@ def _quote(text: str) -> str:
     return '"' + " ".join(_TERM_RE.findall(text)) + '"'
 
 
-def _analyzer() -> Any:
+@cache
+def analyzer() -> Any:
     """Words split on anything not a letter or digit, lower-cased, accents folded,
     Snowball-stemmed (as FTS5's ``porter unicode61``): "Kyrgyz" finds "kyrgyz"."""
     import tantivy
@@ -75,17 +91,37 @@ def _analyzer() -> Any:
     )
 
 
+def _acronym_analyzer() -> Any:
+    import tantivy
+
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.lowercase())
+        .build()
+    )
+
+
+def _register(index: Any) -> None:
+    index.register_tokenizer(ANALYZER, analyzer())
+    index.register_tokenizer(ACRONYM_ANALYZER, _acronym_analyzer())
+
+
 def _schema() -> Any:
     import tantivy
 
     builder = tantivy.SchemaBuilder()
     builder.add_text_field(TEXT, stored=False, tokenizer_name=ANALYZER, index_option="position")
-    builder.add_unsigned_field(ROW, stored=False, indexed=False, fast=True)
+    builder.add_text_field(CONTEXT, stored=False, tokenizer_name=ANALYZER, index_option="freq")
+    builder.add_text_field(
+        ACRONYMS, stored=False, tokenizer_name=ACRONYM_ANALYZER, index_option="freq"
+    )
+    builder.add_unsigned_field(ROW, stored=False, indexed=True, fast=True)
     return builder.build()
 
 
-def write(folder: Path, texts: Sequence[str]) -> None:
-    """Index ``texts`` (row i is ``texts[i]``) into the new folder ``folder``.
+def write(folder: Path, texts: Sequence[str], contexts: Sequence[str]) -> None:
+    """Index ``texts`` (row i is ``texts[i]``, under the title and heading ``contexts[i]``)
+    into the new folder ``folder``.
 
     Any failure (a full disk) raises :class:`OSError`; Tantivy reports it as ValueError."""
     import tantivy
@@ -93,14 +129,16 @@ def write(folder: Path, texts: Sequence[str]) -> None:
     folder.mkdir()
     try:
         index = tantivy.Index(_schema(), path=str(folder))
-        index.register_tokenizer(ANALYZER, _analyzer())
+        _register(index)
         # One indexing thread: documents keep row order, so equal inputs give equal
         # segments and ties rank alike in every build (two threads build 2x faster
         # but split rows between segments at random).
         writer = index.writer(heap_size=256_000_000, num_threads=1)
-        for row, text in enumerate(texts):
+        for row, (text, context) in enumerate(zip(texts, contexts, strict=True)):
             document = tantivy.Document()
-            document.add_text(TEXT, text)
+            document.add_text(TEXT, join_dotted(text))
+            document.add_text(CONTEXT, join_dotted(context))
+            document.add_text(ACRONYMS, " ".join(acronyms(text)))
             document.add_unsigned(ROW, row)
             writer.add_document(document)
         writer.commit()
@@ -111,21 +149,41 @@ def write(folder: Path, texts: Sequence[str]) -> None:
         (folder / name).unlink(missing_ok=True)
 
 
+#: BM25 weight of a match in the context (title, heading) next to one in the passage:
+#: chosen on the development halves of the judged sets (docs/evaluation.md).
+CONTEXT_WEIGHT = 1.0
+#: Query terms :meth:`LexicalIndex.holding` tells apart in one search (a float32 score
+#: holds 2 ** 23 exactly); a query's further terms count as absent.
+MAX_TERM_BITS = 22
+#: BM25 weight of an acronym match in the acronym field (the text field also has it).
+ACRONYM_WEIGHT = 1.0
+
+
+def idf(documents: int, frequency: int) -> float:
+    """BM25's inverse document frequency (as Lucene and Tantivy compute it)."""
+    return math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+
+
 class LexicalIndex:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, definitions: Mapping[str, str] | None = None) -> None:
         """Open for reading; raises :class:`OSError` if ``folder`` is not a readable index
-        (Tantivy memory-maps its files: opening reads almost nothing)."""
+        (Tantivy memory-maps its files: opening reads almost nothing). ``definitions``
+        maps the corpus's acronyms to their long forms (see acronyms.py)."""
         import tantivy
 
         if not (folder / "meta.json").is_file():
             raise FileNotFoundError(folder / "meta.json")
         try:
             self._index = tantivy.Index.open(str(folder))
-            self._index.register_tokenizer(ANALYZER, _analyzer())
+            _register(self._index)
             self._searcher = self._index.searcher()
         except ValueError as exc:
             raise OSError(str(exc)) from exc
         self._tantivy = tantivy
+        self.definitions = dict(definitions or {})
+        self._long_forms = {
+            short: tuple(_TERM_RE.findall(long.lower())) for short, long in self.definitions.items()
+        }
 
     def close(self) -> None:
         """Nothing to release by hand: the memory maps go with the object."""
@@ -133,13 +191,42 @@ class LexicalIndex:
     def count(self) -> int:
         return int(self._searcher.num_docs)
 
-    def _phrase(self, text: str) -> Any:
-        return self._index.parse_query(_quote(text), [TEXT])
+    def _phrase(self, text: str, field: str = TEXT) -> Any:
+        return self._index.parse_query(_quote(join_dotted(text)), [field])
 
-    def _search(self, clauses: list[tuple[Any, Any]], limit: int) -> list[tuple[int, float]]:
-        if not clauses or limit <= 0:
-            return []
-        query = self._tantivy.Query.boolean_query(clauses)
+    def _acronym(self, short: str) -> Any:
+        query = self._tantivy.Query
+        return query.boost_query(
+            query.term_query(self._index.schema, ACRONYMS, short.lower()), ACRONYM_WEIGHT
+        )
+
+    def expansions(self, query: ParsedQuery) -> tuple[list[str], list[str]]:
+        """(long forms of the query's acronyms, acronyms whose long form the query names),
+        from the corpus's own definitions."""
+        longs = [self.definitions[a] for a in query.acronyms if a in self.definitions]
+        words = tuple(_TERM_RE.findall(join_dotted(query.plain).lower()))
+        shorts = [
+            short
+            for short, long in self._long_forms.items()
+            if short not in query.acronyms and _contains(words, long)
+        ]
+        return longs, shorts
+
+    def _clauses(self, query: ParsedQuery, *, phrases_must: bool = True) -> list[Any]:
+        occur = self._tantivy.Occur
+        boost = self._tantivy.Query.boost_query
+        clauses = [(occur.Must if phrases_must else occur.Should, self._phrase(p))
+                   for p in query.phrases]  # fmt: skip
+        for word in dict.fromkeys(query.words):
+            clauses.append((occur.Should, self._phrase(word)))
+            if CONTEXT_WEIGHT:
+                clauses.append((occur.Should, boost(self._phrase(word, CONTEXT), CONTEXT_WEIGHT)))
+        longs, shorts = self.expansions(query)
+        clauses += [(occur.Should, self._acronym(a)) for a in (*query.acronyms, *shorts)]
+        clauses += [(occur.Should, self._phrase(long)) for long in longs]
+        return clauses
+
+    def _search(self, query: Any, limit: int) -> list[tuple[int, float]]:
         if limit > 1000:  # "all matches": Tantivy would reserve room for ``limit`` hits
             limit = self._searcher.search(query, 1, count=True).count
             if not limit:
@@ -153,13 +240,74 @@ class LexicalIndex:
         """(row, BM25 score, higher is better) of the best ``limit`` rows.
 
         Every quoted phrase must match; loose words are OR-ed, so a chunk that has some of
-        them still ranks, by BM25 (with phrases, the words only add to the score)."""
+        them still ranks, by BM25 (with phrases, the words only add to the score).
+        Acronyms also match the acronym field, and the corpus's definitions of them."""
+        clauses = self._clauses(query)
+        if not clauses or limit <= 0:
+            return []
+        return self._search(self._tantivy.Query.boolean_query(clauses), limit)
+
+    def scores(self, query: ParsedQuery, rows: Iterable[int]) -> dict[int, float]:
+        """The BM25 score of each of ``rows`` (0 where nothing matches): the rows are
+        required by a term set on the row field, which adds 1 to every score."""
+        wanted = sorted(set(rows))
+        clauses = self._clauses(query, phrases_must=False)
+        if not wanted or not clauses:
+            return dict.fromkeys(wanted, 0.0)
+        query_ = self._tantivy.Query
+        rows_query = query_.term_set_query(self._index.schema, ROW, wanted)
+        combined = query_.boolean_query([(self._tantivy.Occur.Must, rows_query), *clauses])
+        found = dict(self._search(combined, len(wanted)))
+        return {row: max(0.0, found.get(row, 1.0) - 1.0) for row in wanted}
+
+    def term_weights(self, query: ParsedQuery) -> dict[str, float]:
+        """The query's terms as the index knows them (stems; acronyms as ``ACRONYMS:x``),
+        each with its IDF."""
+        documents = max(1, self.count())
+        weights: dict[str, float] = {}
+        for word in query.words:
+            for term in analyzer().analyze(word):
+                frequency = self._searcher.doc_freq(TEXT, term)
+                weights[term] = idf(documents, frequency)
+        for short in query.acronyms:
+            frequency = self._searcher.doc_freq(ACRONYMS, short.lower())
+            weights[f"{ACRONYMS}:{short.lower()}"] = idf(documents, frequency)
+        return weights
+
+    def holding(self, terms: Iterable[str], rows: Iterable[int]) -> dict[str, set[int]]:
+        """Which of ``rows`` hold each of ``terms`` (as :meth:`term_weights` names them),
+        in one search: term i scores a constant 2 ** (i + 1), so a row's score, less the
+        1 its row match adds, spells out which terms it holds."""
+        wanted = sorted(set(rows))
+        names = list(dict.fromkeys(terms))[:MAX_TERM_BITS]
+        held: dict[str, set[int]] = {name: set() for name in names}
+        if not wanted or not names:
+            return held
+        query = self._tantivy.Query
         occur = self._tantivy.Occur
-        clauses = [(occur.Must, self._phrase(p)) for p in query.phrases]
-        clauses += [(occur.Should, self._phrase(w)) for w in dict.fromkeys(query.words)]
-        return self._search(clauses, limit)
+        clauses = [(occur.Must, query.term_set_query(self._index.schema, ROW, wanted))]
+        for bit, name in enumerate(names, start=1):
+            field, _, value = (
+                name.rpartition(":") if name.startswith(ACRONYMS) else (TEXT, "", name)
+            )
+            term = query.term_query(self._index.schema, field, value)
+            clauses.append((occur.Should, query.const_score_query(term, float(2**bit))))
+        for row, score in self._search(query.boolean_query(clauses), len(wanted)):
+            bits = round(score) - 1
+            for bit, name in enumerate(names, start=1):
+                if bits >> bit & 1:
+                    held[name].add(row)
+        return held
 
     def matching(self, phrases: Iterable[str]) -> set[int]:
         """Rows containing every phrase."""
         clauses = [(self._tantivy.Occur.Must, self._phrase(p)) for p in phrases]
-        return {row for row, _ in self._search(clauses, self.count())}
+        if not clauses:
+            return set()
+        query = self._tantivy.Query.boolean_query(clauses)
+        return {row for row, _ in self._search(query, self.count())}
+
+
+def _contains(words: tuple[str, ...], part: tuple[str, ...]) -> bool:
+    n = len(part)
+    return n > 0 and any(words[i : i + n] == part for i in range(len(words) - n + 1))

@@ -52,7 +52,8 @@ BOILERPLATE_RE = re.compile(
     r"|(?:previous|next) (?:post|article|story)\b"
     r"|(?:related(?: posts| articles| stories)?|read more|see also|you may also like"
     r"|advertisement)\s*[:.]?\s*$"
-    r"|all rights reserved|copyright\s*©)",
+    r"|all rights reserved|copyright\s*©"
+    r"|jump to\b.{0,80}$)",
     re.I,
 )
 
@@ -144,6 +145,35 @@ def looks_like_heading(paragraph: str) -> bool:
     if not text or "\n" in text or len(text) > 200 or len(text.split()) > 20:
         return False
     return not text.endswith(_TERMINAL) and not text.endswith(("'", '"', "’", "”"))
+
+
+#: An enumerator that opens a section heading: "VII.", "(c)", "3.", "Part 1.", "B)".
+_ENUMERATOR_RE = re.compile(
+    r"^(?:part\s+\d+\.?|[IVXLC]+\.|\(?[A-Za-z0-9]{1,3}\)|\d{1,2}\.)\s*", re.I
+)
+#: Longest section heading, in words: a title, not a sentence.
+HEADING_WORDS = 12
+
+
+def heading_shape(paragraph: str) -> str | None:
+    """How ``paragraph`` looks like a section heading, if it does: ``"headline"`` (short,
+    no sentence ending), ``"capitals"`` ("THE NAVY.") or ``"numbered"`` ("VII.",
+    "(c) Agriculture and forests."). Numbered ones are also how list items look: the
+    chunker checks what follows before it calls one a heading."""
+    text = paragraph.strip()
+    if not text or "\n" in text:
+        return None
+    if looks_like_heading(text):
+        return "headline"
+    if len(text.split()) > HEADING_WORDS or len(text) > 120:
+        return None
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) >= 2 and all(c.isupper() for c in letters):
+        return "capitals"
+    match = _ENUMERATOR_RE.match(text)
+    if match and len(text[match.end() :].split()) <= 6:
+        return "numbered"
+    return None
 
 
 def is_boilerplate(paragraph: str) -> bool:

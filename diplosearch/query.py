@@ -15,12 +15,20 @@ _VERBS = (
     r"(?:said|stated|reported|written|announced|agreed|discussed|proposed|decided|"
     r"mentioned|promised|pledged|signed|made)"
 )
+_GROUPS = (
+    r"(?:presidents|leaders|officials|politicians|ministers|governments|government|"
+    r"countries|people|experts|critics|analysts|they)"
+)
 _FRAME_RE = re.compile(
     r"^\s*(?:"
     r"(?:what|which\s+statements?|anything)\s+(?:was|were|has\s+been|have\s+been|is|are|got)\s+"
     + _VERBS
     + r"|(?:tell\s+me|show\s+me|find|search\s+for|look\s+for)(?:\s+(?:everything|anything|all))?"
     r"|(?:statements?|reports?|news|remarks)"
+    # Speakers named only by their kind ("what did presidents say about X"): every
+    # speaker of such a corpus is one, so the frame names no one in particular.
+    r"|(?:what|how)\s+(?:did|do|does|have|has)\s+(?:the\s+)?" + _GROUPS + r"\s+"
+    r"(?:say|said|talk|talked|think|thought|speak|spoken|spoke)"
     r")\s+(?:about|on|regarding|concerning|of|over|for|in)\s+(?P<topic>\S.*?)\s*[?.!]*\s*$",
     re.IGNORECASE | re.DOTALL,
 )

@@ -16,19 +16,21 @@ from typing import Any
 from diplosearch.chunks import Chunk
 from diplosearch.errors import IndexCorruptError, IndexMismatchError
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npy"
+#: Row j: the unit mean of the chunk vectors of the j-th document (manifest order).
+DOCUMENTS = "documents.npy"
 #: Folder of the Tantivy BM25 index; its files are listed in the manifest as
 #: ``lexical/<name>`` (their names are Tantivy's segment ids).
 LEXICAL = "lexical"
 #: Row i: byte offset of chunk row i in CHUNKS and its first row in SENTENCES; one more
 #: row holds the totals. A query reads the rows it shows, never the whole table.
 ROWS = "rows.npy"
-DATA_FILES = (VECTORS, CHUNKS, SENTENCES, ROWS)
+DATA_FILES = (VECTORS, CHUNKS, SENTENCES, ROWS, DOCUMENTS)
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _LEXICAL_FILE_RE = re.compile(rf"^{LEXICAL}/(?!\.\.?$)[A-Za-z0-9._-]+$")
 
@@ -84,6 +86,8 @@ class Manifest:
     #: The FAISS index built ("flat" or "hnsw", see ann.py) and what was asked for.
     index_type: str = "flat"
     index_request: str = "auto"
+    #: Acronyms the corpus defines ("EEU" -> "Eurasian Economic Union"), see acronyms.py.
+    acronyms: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     generation: str = field(default="", compare=False)
 
@@ -143,6 +147,7 @@ class Manifest:
                 files=files,
                 index_type=str(data["index_type"]),
                 index_request=str(data["index_request"]),
+                acronyms={str(k): str(v) for k, v in data["acronyms"].items()},
                 format_version=int(version),
                 generation=generation,
             )

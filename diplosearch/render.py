@@ -173,6 +173,7 @@ def status(state: Status, seeds: Path, index: Path) -> str:
             f"content: {len(manifest.sources)} documents, {manifest.chunks} chunks",
             f"vectors: {manifest.index_type} index"
             + (" (auto)" if manifest.index_request == "auto" else " (asked for)"),
+            f"terms:   {len(manifest.acronyms)} acronyms defined in the corpus",
         ]
     if state.problem:
         lines.append(f"state:   needs a rebuild: {state.problem}")
@@ -198,14 +199,23 @@ def status(state: Status, seeds: Path, index: Path) -> str:
 
 
 def evaluation(table: dict[str, dict[str, float]], queries: int) -> str:
-    """A Markdown table: one row per mode, one column per measure."""
-    measures = list(next(iter(table.values())))
-    lines = [
-        f"{queries} queries",
-        "",
-        "| mode | " + " | ".join(measures) + " |",
-        "|---|" + "---:|" * len(measures),
-    ]
+    """Markdown tables: one row per mode, one column per measure (rows with other
+    measures, such as ``--all``'s precision and recall, get a table of their own)."""
+    lines = [f"{queries} queries"]
+    groups: dict[tuple[str, ...], list[str]] = {}
     for mode, scores in table.items():
-        lines.append(f"| {mode} | " + " | ".join(f"{scores[m]:.3f}" for m in measures) + " |")
+        groups.setdefault(tuple(scores), []).append(mode)
+    for measures, modes in groups.items():
+        lines += [
+            "",
+            "| mode | " + " | ".join(measures) + " |",
+            "|---|" + "---:|" * len(measures),
+        ]
+        for mode in modes:
+            cells = [_measure(table[mode][m]) for m in measures]
+            lines.append(f"| {mode} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _measure(value: float) -> str:
+    return f"{value:.3f}" if value <= 1 else f"{value:.1f}"

@@ -48,6 +48,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ from diplosearch.records import (
     CHUNKS,
     CURRENT,
     DATA_FILES,
+    DOCUMENTS,
     LEXICAL,
     MANIFEST,
     ROWS,
@@ -161,6 +163,8 @@ class LoadedIndex:
     #: Sentence vectors; chunk i's are rows ``sentence_start[i]`` to ``sentence_start[i+1]``.
     sentence_vectors: np.ndarray
     sentence_start: np.ndarray
+    #: One vector per document, in manifest order (see ``document_matrix``).
+    document_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     _lexical: Any = field(default=None, repr=False, compare=False)
 
     def sentence_vectors_of(self, row: int) -> np.ndarray:
@@ -173,6 +177,27 @@ class LoadedIndex:
             )
         return np.asarray(self.sentence_vectors[start:end], dtype=np.float32)
 
+    @cached_property
+    def document_rows(self) -> dict[str, tuple[int, int]]:
+        """Each document's rows, ``(first, end)``: a document's chunks are consecutive
+        rows, documents in name order (as the manifest lists them)."""
+        spans: dict[str, tuple[int, int]] = {}
+        start = 0
+        for name, entry in self.manifest.sources.items():
+            spans[name] = (start, start + entry.chunks)
+            start += entry.chunks
+        return spans
+
+    @cached_property
+    def document_numbers(self) -> dict[str, int]:
+        """Each document's row in :attr:`document_vectors` (manifest order)."""
+        return {name: number for number, name in enumerate(self.manifest.sources)}
+
+    def document_vector(self, source: str) -> np.ndarray:
+        """The mean of a document's chunk vectors, unit length: what the document as a
+        whole is about (written with the generation, see ``document_matrix``)."""
+        return np.asarray(self.document_vectors[self.document_numbers[source]])
+
     def lexical(self) -> Any:
         """The BM25 index of this generation, checked against the chunk count; opened once
         and kept open with the rest of the generation."""
@@ -182,7 +207,7 @@ class LoadedIndex:
             return self._lexical
         path = self.folder / LEXICAL
         try:
-            index = LexicalIndex(path)
+            index = LexicalIndex(path, self.manifest.acronyms)
             count = index.count()
         except OSError as exc:
             raise IndexCorruptError(f"unreadable lexical index {path}: {exc}") from exc
@@ -537,6 +562,17 @@ class IndexStore:
             or (count and (np.diff(offsets).min() <= 0 or np.diff(starts).min() < 0))
         ):
             raise IndexCorruptError(f"{folder / ROWS} does not describe {folder / CHUNKS}")
+        try:
+            documents = np.load(folder / DOCUMENTS, allow_pickle=False, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            path = folder / DOCUMENTS
+            raise IndexCorruptError(f"unreadable document vectors {path}: {exc}") from exc
+        expected = (len(manifest.sources), manifest.dimension)
+        if documents.shape != expected or documents.dtype != np.float32:
+            raise IndexCorruptError(
+                f"{folder / DOCUMENTS} holds {documents.shape} {documents.dtype}, the "
+                f"manifest needs {expected} float32"
+            )
         total = int(starts[-1])
         if sentences.shape != (total, manifest.dimension) or sentences.dtype != np.float32:
             raise IndexCorruptError(
@@ -550,6 +586,7 @@ class IndexStore:
             folder=folder,
             sentence_vectors=sentences,
             sentence_start=starts,
+            document_vectors=documents,
         )
 
     # -- writing ------------------------------------------------------------------------
@@ -595,6 +632,9 @@ class IndexStore:
             buffer = io.BytesIO()
             np.save(buffer, np.ascontiguousarray(sentence_vectors, dtype=np.float32))
             _write_file(tmp / SENTENCES, buffer.getvalue())
+            buffer = io.BytesIO()
+            np.save(buffer, document_matrix(manifest, chunks, vectors))
+            _write_file(tmp / DOCUMENTS, buffer.getvalue())
             rows = [
                 (json.dumps(chunk_to_row(c), ensure_ascii=False) + "\n").encode("utf-8")
                 for c in chunks
@@ -609,7 +649,12 @@ class IndexStore:
             buffer = io.BytesIO()
             np.save(buffer, table)
             _write_file(tmp / ROWS, buffer.getvalue())
-            lexical.write(tmp / LEXICAL, [c.text for c in chunks])
+            titles = {name: entry.title or "" for name, entry in manifest.sources.items()}
+            lexical.write(
+                tmp / LEXICAL,
+                [c.text for c in chunks],
+                [f"{titles.get(c.source, '')}\n{c.section or ''}" for c in chunks],
+            )
             names = [*DATA_FILES, *(f"{LEXICAL}/{p.name}" for p in (tmp / LEXICAL).iterdir())]
             _fsync(tmp / LEXICAL)
             files: dict[str, FileEntry] = {}
@@ -701,14 +746,28 @@ class IndexStore:
                 problems.append(f"{role} generation {name}: {exc}")
                 continue
             vectors = loaded.faiss_index.reconstruct_n(0, loaded.faiss_index.ntotal)
+            documents = np.asarray(loaded.document_vectors)
+            # A document without chunks has a zero vector; every other one is unit length.
+            documents = documents[np.linalg.norm(documents, axis=1) > 0]
             for label, matrix in (
                 ("vectors", vectors),
                 ("sentence vectors", loaded.sentence_vectors),
+                ("document vectors", documents),
             ):
                 if not np.isfinite(matrix).all():
                     problems.append(f"{role} generation {name}: {label} hold NaN or infinity")
                 elif len(matrix) and np.abs(np.linalg.norm(matrix, axis=1) - 1).max() > 1e-3:
                     problems.append(f"{role} generation {name}: {label} are not unit length")
+            try:
+                expected = document_matrix(loaded.manifest, loaded.chunks, vectors)
+            except ValueError as exc:
+                problems.append(f"{role} generation {name}: {exc}")
+                expected = np.asarray(loaded.document_vectors)
+            if not np.allclose(expected, loaded.document_vectors, atol=1e-5):
+                problems.append(
+                    f"{role} generation {name}: document vectors are not the means of their "
+                    "chunks' vectors"
+                )
             try:
                 loaded.lexical()
             except IndexCorruptError as exc:
@@ -745,6 +804,24 @@ class IndexStore:
             elif entry.startswith(DAMAGED):
                 problems.append(f"damaged generation set aside: {entry} (inspect or delete it)")
         return problems, checked
+
+
+def document_matrix(manifest: Manifest, chunks: Sequence[Chunk], vectors: np.ndarray) -> np.ndarray:
+    """Per document (manifest order), the unit mean of its chunks' vectors; a document's
+    chunks are consecutive rows, documents in manifest order (zeros for one without)."""
+    out = np.zeros((len(manifest.sources), manifest.dimension), dtype=np.float32)
+    start = 0
+    for number, (name, entry) in enumerate(manifest.sources.items()):
+        end = start + entry.chunks
+        if entry.chunks:
+            if chunks[start].source != name or chunks[end - 1].source != name:
+                raise ValueError(f"the rows of {name} are not {start} to {end}")
+            mean = np.asarray(vectors[start:end], dtype=np.float64).mean(axis=0)
+            out[number] = mean / (np.linalg.norm(mean) or 1.0)
+        start = end
+    if start != len(chunks):
+        raise ValueError("the manifest's chunk counts do not add up to the chunk table")
+    return out
 
 
 def _number(entry: str) -> int:

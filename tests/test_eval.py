@@ -1,4 +1,4 @@
-"""Measured quality: metrics, the judgement set, and the hybrid-vs-dense regression gate."""
+"""Measuring quality: graded metrics, judgement files, pooling and merging, the CLI."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from diplosearch import evaluate
 from diplosearch.cli import cli
-from diplosearch.engine import MODES, Engine
 from diplosearch.errors import JudgementsError
+from diplosearch.evaluation import judgements, metrics
+from diplosearch.evaluation.judgements import Judged, Judgement
+from diplosearch.evaluation.runs import snippet
 from diplosearch.results import Citation, SearchResult
-from tests.conftest import REPO
-
-JUDGEMENTS = REPO / "tests" / "judgements.json"
+from tests.corpora import CORPORA, JUDGEMENTS
 
 
 def result(rank: int, source: str, text: str, copies: tuple[Citation, ...] = ()) -> SearchResult:
@@ -26,75 +25,131 @@ def result(rank: int, source: str, text: str, copies: tuple[Citation, ...] = ())
     )  # fmt: skip
 
 
-def test_metrics_on_a_hand_made_ranking():
-    relevant = [("a.txt", "alpha"), ("b.txt", "beta"), ("a.txt", "gamma")]
+def judged(*entries: tuple[str, str, int]) -> Judged:
+    return Judged(query="q", judgements=tuple(Judgement(*e) for e in entries))
+
+
+def test_graded_metrics_on_a_hand_made_ranking():
+    truth = judged(("a.txt", "alpha", 2), ("b.txt", "beta", 1), ("a.txt", "gamma", 2),
+                   ("c.txt", "noise", 0))  # fmt: skip
     ranking = [
-        result(1, "a.txt", "nothing here"),
-        result(2, "a.txt", "Alpha  and gamma"),  # covers two judgements: one gain
-        result(3, "b.txt", "alpha"),  # right text, wrong document
-        result(4, "b.txt", "beta"),
+        result(1, "c.txt", "some noise here"),  # judged, grade 0
+        result(2, "a.txt", "Alpha  and gamma"),  # covers two answers: gain 2, counted once
+        result(3, "b.txt", "alpha"),  # right text, wrong document: unjudged
+        result(4, "b.txt", "beta"),  # grade 1
     ]
-    scores = evaluate.score(ranking, relevant, 10)
-    assert scores.recall == 1.0
-    assert scores.mrr == 0.5
-    ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)
-    assert scores.ndcg == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal)
-    assert evaluate.score(ranking, relevant, 2).recall == pytest.approx(2 / 3)
+    scores = metrics.score(ranking, truth, 10)
+    ideal = 2 + 2 / math.log2(3) + 1 / math.log2(4)
+    assert scores.ndcg == pytest.approx((2 / math.log2(3) + 1 / math.log2(5)) / ideal)
+    assert scores.recall == 1.0  # both answers (grade 2) are covered by result 2
+    assert scores.mrr == 0.5  # the first answer is at rank 2
+    assert scores.unjudged == pytest.approx(1 / 4)
+    assert metrics.score(ranking, truth, 1).recall == 0.0
+    # Recall divides by min(k, answers): one answer in the top 1 of a two-answer question.
+    first = [result(1, "a.txt", "alpha")]
+    assert metrics.score(first, truth, 1).recall == 1.0
 
 
 def test_a_folded_copy_covers_its_judgement():
     copy = Citation(source="b.txt", paragraph=3, lines=(5, 5), date=None, text="the beta text")
-    scores = evaluate.score([result(1, "a.txt", "x", (copy,))], [("b.txt", "beta")], 10)
-    assert scores.recall == 1.0 and scores.mrr == 1.0
+    scores = metrics.score([result(1, "a.txt", "x", (copy,))], judged(("b.txt", "beta", 2)))
+    assert scores.recall == 1.0 and scores.mrr == 1.0 and scores.unjudged == 0.0
 
 
-def test_judgement_set_is_valid_and_varied():
-    judged = evaluate.load(JUDGEMENTS)
-    assert len(judged) >= 30
-    texts = {p.name: " ".join(p.read_text(encoding="utf-8").split()).lower()
-             for p in (REPO / "seeds").glob("*.txt")}  # fmt: skip
-    for j in judged:
-        for source, text in j.relevant:
-            assert " ".join(text.split()).lower() in texts[source], (j.query, text)
-    assert any('"' in j.query for j in judged)  # a phrase query
-    assert sum(len(j.relevant) > 1 for j in judged) >= 15  # multi-passage questions
+def test_set_precision_and_recall():
+    truth = judged(("a.txt", "alpha", 2), ("a.txt", "gamma", 2), ("b.txt", "beta", 1))
+    found = [result(1, "a.txt", "alpha"), result(2, "b.txt", "beta"), result(3, "x.txt", "?")]
+    scores = metrics.score_set(found, truth)
+    assert scores.precision == pytest.approx(1 / 3)  # grade 1 and unjudged do not count
+    assert scores.recall == pytest.approx(1 / 2)
+    assert scores.returned == 3 and scores.unjudged == pytest.approx(1 / 3)
 
 
-def test_hybrid_meets_targets_and_never_falls_below_dense(real_index):
+def write(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_judgement_files_binary_graded_and_split(tmp_path: Path):
+    path = write(tmp_path / "j.json", {"queries": [
+        {"query": "one", "split": "dev", "relevant": [["a.txt", "alpha"]]},
+        {"query": "two", "split": "test", "relevant": [["a.txt", "x", 0], ["b.txt", "y", 2]]},
+    ]})  # fmt: skip
+    both = judgements.load(path)
+    assert both[0].judgements == (Judgement("a.txt", "alpha", 2),)  # binary entry: grade 2
+    assert [j.query for j in judgements.load(path, "test")] == ["two"]
+    assert [j.grade for j in both[1].judgements] == [0, 2]
+
+
+@pytest.mark.parametrize(
+    "queries",
+    [
+        [{"query": "x", "relevant": []}],
+        [{"query": "x", "relevant": [["a.txt", "t", 1]]}],  # no answer
+        [{"query": "x", "relevant": [["a.txt", "t", 3]]}],  # no such grade
+        [{"query": "x", "split": "train", "relevant": [["a.txt", "t"]]}],
+        [{"query": "x", "relevant": [["a.txt"]]}],
+    ],
+)
+def test_malformed_judgement_files_are_refused(tmp_path: Path, queries):
+    with pytest.raises(JudgementsError):
+        judgements.load(write(tmp_path / "bad.json", {"queries": queries}))
+
+
+def test_merge_adds_grades_once_and_keeps_the_file_readable(tmp_path: Path):
+    path = write(tmp_path / "j.json", {"about": "a set", "queries": [
+        {"query": "one", "split": "dev", "relevant": [["a.txt", "alpha"]]}]})  # fmt: skip
+    graded = [
+        {"query": "one", "source": "b.txt", "text": "beta", "grade": 0},
+        {"query": "one", "source": "a.txt", "text": "Alpha", "grade": 2},  # already judged
+    ]
+    assert judgements.merge(path, graded) == 1
+    assert judgements.merge(path, graded) == 0
+    loaded = judgements.load(path)
+    assert [(j.source, j.grade) for j in loaded[0].judgements] == [("a.txt", 2), ("b.txt", 0)]
+    assert json.loads(path.read_text())["about"] == "a set"
+    with pytest.raises(JudgementsError):
+        judgements.merge(path, [{"query": "unknown", "source": "a", "text": "b", "grade": 1}])
+
+
+def test_snippet_is_the_first_sentence_cut_at_a_word():
+    text = "Short one. " + "A much longer second sentence that goes on. Third."
+    assert snippet(text) == "Short one. A much longer second sentence that goes on."
+    assert len(snippet("word " * 100)) <= 160 and not snippet("word " * 100).endswith(" ")
+
+
+@pytest.mark.parametrize("name", CORPORA)
+def test_judged_sets_are_split_once_and_large_enough(name):
+    questions = judgements.load(JUDGEMENTS / f"{name}.json")
+    dev = [j for j in questions if j.split == "dev"]
+    test = [j for j in questions if j.split == "test"]
+    assert len(dev) + len(test) == len(questions)
+    assert len(test) >= (30 if name == "seeds" else 20) and len(dev) >= 20
+    assert len({j.query for j in questions}) == len(questions)  # no question twice
+    if name != "seeds":
+        assert len(questions) >= 40
+
+
+def test_eval_pool_and_merge_through_the_cli(tmp_path: Path, real_index):
     seeds, index = real_index
-    table = evaluate.evaluate(Engine(seeds, index), evaluate.load(JUDGEMENTS), MODES, 10)
-    hybrid, dense = table["hybrid"], table["dense"]
-    assert hybrid["recall@10"] >= 0.97 and hybrid["ndcg@10"] >= 0.90, table
-    for measure in hybrid:
-        assert hybrid[measure] >= dense[measure], (measure, table)
-        assert table["lexical"][measure] >= dense[measure], (measure, table)
-
-
-def test_railway_timeline_shows_each_statement_once_dated_with_speakers(real_index):
-    seeds, index = real_index
-    question = "what was said about the China-Kyrgyzstan-Uzbekistan railway"
-    out = CliRunner().invoke(
-        cli, ["search", question, "--timeline", "--seeds", str(seeds), "--index", str(index)]
-    )
+    answer = ["002_8c99b24f35ad4fd7.txt", "consulates general in Xian and Aktobe"]
+    path = write(tmp_path / "j.json", {"queries": [
+        {"query": "Aktobe", "split": "test", "relevant": [answer]}]})  # fmt: skip
+    where = ["--seeds", str(seeds), "--index", str(index)]
+    pool = tmp_path / "pool.jsonl"
+    out = CliRunner().invoke(cli, ["eval", str(path), "--pool", str(pool), *where])
     assert out.exit_code == 0, out.output
-    text = out.stdout
-    statements = {
-        "000_2bc4590b1f4df84e.txt:16": "Xi Jinping",
-        "001_46777cb8c7ebe838.txt:256": "Li Qiang",
-        "002_8c99b24f35ad4fd7.txt:11": "unattributed",
-        "003_605b4ee0f7fb2dfc.txt:17": "Xi Jinping",
-        "003_605b4ee0f7fb2dfc.txt:27": "Sadyr Japarov",
-    }
-    positions = []
-    for citation, speaker in statements.items():
-        line = next(line for line in text.splitlines() if f" {citation} " in line)
-        assert text.count(f" {citation} ") == 1 and line.endswith(speaker), line
-        positions.append(text.index(line))
-    # Dated history: 2023-04-28, 2023-10-25, 2024-07-04, then the undated 000 report.
-    order = [positions[2], positions[1], positions[3], positions[0]]
-    assert order == sorted(order)
-    assert text.index("2023-04-28") < text.index("2023-10-25") < text.index("2024-07-04")
-    assert text.index("2024-07-04") < text.index("undated")
+    lines = [json.loads(line) for line in pool.read_text().splitlines()]
+    assert lines and all(p["grade"] is None and p["query"] == "Aktobe" for p in lines)
+    out = CliRunner().invoke(cli, ["eval", str(path), "--merge", str(pool)])
+    assert out.exit_code == 10 and "no grade yet" in out.stderr
+    pool.write_text("".join(json.dumps(p | {"grade": 0}) + "\n" for p in lines))
+    out = CliRunner().invoke(cli, ["eval", str(path), "--merge", str(pool)])
+    assert out.exit_code == 0, out.output
+    out = CliRunner().invoke(cli, ["eval", str(path), "--split", "test", "--json", *where])
+    table = json.loads(out.stdout)["modes"]
+    assert table["hybrid"]["unjudged@10"] == 0.0  # every pooled passage is now judged
+    assert set(table["hybrid --all"]) == {"precision", "recall", "returned", "unjudged"}
 
 
 def test_bad_judgement_files_are_one_line_errors(tmp_path: Path, real_index):
@@ -102,8 +157,6 @@ def test_bad_judgement_files_are_one_line_errors(tmp_path: Path, real_index):
     bad = tmp_path / "bad.json"
     for content in ("{not json", json.dumps({"queries": [{"query": "x", "relevant": []}]})):
         bad.write_text(content)
-        with pytest.raises(JudgementsError):
-            evaluate.load(bad)
         out = CliRunner().invoke(
             cli, ["eval", str(bad), "--seeds", str(seeds), "--index", str(index)]
         )

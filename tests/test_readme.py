@@ -27,3 +27,12 @@ def test_no_pickle_in_the_package():
         assert not re.search(r"import pickle|pickle\.|joblib|torch\.load\(|allow_pickle=True", code)
         loads = re.findall(r"np\.load\([^)]*\)", code)
         assert all("allow_pickle=False" in call for call in loads), path
+
+
+def test_every_relative_link_in_readme_and_docs_resolves():
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    assert len(pages) >= 6
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            assert (page.parent / target).exists(), (page.name, target)

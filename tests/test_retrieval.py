@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from diplosearch import fusion
 from diplosearch.chunker import parse_document
+from diplosearch.cli import cli
 from diplosearch.engine import Engine
 from diplosearch.filters import Filters
 from diplosearch.highlight import best_sentence
@@ -21,15 +23,17 @@ from tests.conftest import SEEDS
 # -- fusion ------------------------------------------------------------------------------
 
 
-def test_reciprocal_rank_fusion_ranks():
-    fused = fusion.reciprocal_rank_fusion([[1, 2, 3], [3, 1, 4]], k=10)
-    assert [row for row, _ in fused] == [1, 3, 2, 4]
-    scores = dict(fused)
-    assert scores[1] == pytest.approx(1 / 11 + 1 / 12)
-    assert scores[3] == pytest.approx(1 / 13 + 1 / 11)
-    assert scores[4] == pytest.approx(1 / 13)
-    # One ranker alone keeps its order; an empty ranker changes nothing.
-    assert [row for row, _ in fusion.reciprocal_rank_fusion([[5, 6, 7], []])] == [5, 6, 7]
+def test_fusion_by_score_lets_a_strong_match_beat_a_weak_one():
+    weights = fusion.Measures(cosine=1.0, sentence=0.0, bm25=0.5, coverage=0.5)
+    strong = fusion.Candidate(1, fusion.Measures(cosine=0.5, bm25=9.0, coverage=1.0))
+    weak = fusion.Candidate(2, fusion.Measures(cosine=0.55, bm25=1.0, coverage=0.2))
+    close = fusion.Candidate(3, fusion.Measures(cosine=0.8))
+    fused = fusion.fuse([weak, strong, close], weights)
+    assert [row for row, _ in fused] == [1, 3, 2]
+    assert dict(fused)[1] == pytest.approx(0.5 + 0.5 * 1.0 + 0.5 * 1.0)
+    # Rank fusion would have put the weak keyword match (2nd on both lists) above the
+    # dense-only passage (1st on one list only); scores tell them apart.
+    assert fusion.fuse([], weights) == []
 
 
 def test_collapse_on_hand_made_vectors():
@@ -221,3 +225,54 @@ def test_date_filters(fake_engine: Engine):
 def test_source_glob_filter(fake_engine: Engine, seeds: Path):
     results = fake_engine.search("cooperation", k=50, filters=Filters(source="00[34]_*")).results
     assert {r.source[:3] for r in results} == {"003", "004"}
+
+
+def test_railway_timeline_shows_each_statement_once_dated_with_speakers(real_index):
+    seeds, index = real_index
+    question = "what was said about the China-Kyrgyzstan-Uzbekistan railway"
+    out = CliRunner().invoke(
+        cli, ["search", question, "--timeline", "--seeds", str(seeds), "--index", str(index)]
+    )
+    assert out.exit_code == 0, out.output
+    text = out.stdout
+    statements = {
+        "000_2bc4590b1f4df84e.txt:16": "Xi Jinping",
+        "001_46777cb8c7ebe838.txt:256": "Li Qiang",
+        "002_8c99b24f35ad4fd7.txt:11": "unattributed",
+        "003_605b4ee0f7fb2dfc.txt:17": "Xi Jinping",
+        "003_605b4ee0f7fb2dfc.txt:27": "Sadyr Japarov",
+    }
+    positions = []
+    for citation, speaker in statements.items():
+        line = next(line for line in text.splitlines() if f" {citation} " in line)
+        assert text.count(f" {citation} ") == 1 and line.endswith(speaker), line
+        positions.append(text.index(line))
+    # Dated history: 2023-04-28, 2023-10-25, 2024-07-04, then the undated 000 report.
+    order = [positions[2], positions[1], positions[3], positions[0]]
+    assert order == sorted(order)
+    assert text.index("2023-04-28") < text.index("2023-10-25") < text.index("2024-07-04")
+    assert text.index("2024-07-04") < text.index("undated")
+
+
+def test_the_five_railway_statements_are_the_top_five(real_index):
+    seeds, index = real_index
+    question = "what was said about the China-Kyrgyzstan-Uzbekistan railway"
+    results = Engine(seeds, index).search(question, k=5, refresh=False).results
+    assert all("China-Kyrgyzstan-Uzbekistan railway" in r.text for r in results)
+    assert len({(r.source, r.lines) for r in results}) == 5
+
+
+def test_all_returns_every_railway_statement_and_needs_hybrid(real_index):
+    seeds, index = real_index
+    engine = Engine(seeds, index)
+    question = "what was said about the China-Kyrgyzstan-Uzbekistan railway"
+    found = engine.search(question, everything=True, refresh=False).results
+    railway = [r for r in found if "China-Kyrgyzstan-Uzbekistan railway" in r.text]
+    assert len(railway) == 5 and len(found) > 10  # more than the default top 10
+    scores = [r.score for r in found]
+    assert scores == sorted(scores, reverse=True) and min(scores) >= fusion.ALL_THRESHOLD
+    out = CliRunner().invoke(
+        cli, ["search", question, "--all", "--mode", "dense", "--seeds", str(seeds),
+              "--index", str(index)],
+    )  # fmt: skip
+    assert out.exit_code == 2 and "--all needs the hybrid mode" in out.stderr
