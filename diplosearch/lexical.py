@@ -247,6 +247,11 @@ class LexicalIndex:
             return []
         return self._search(self._tantivy.Query.boolean_query(clauses), limit)
 
+    def _in_rows(self, rows: list[int]) -> tuple[Any, Any]:
+        """A clause requiring one of ``rows`` (a term set on the row field, score 1)."""
+        query = self._tantivy.Query.term_set_query(self._index.schema, ROW, rows)
+        return (self._tantivy.Occur.Must, query)
+
     def scores(self, query: ParsedQuery, rows: Iterable[int]) -> dict[int, float]:
         """The BM25 score of each of ``rows`` (0 where nothing matches): the rows are
         required by a term set on the row field, which adds 1 to every score."""
@@ -254,9 +259,7 @@ class LexicalIndex:
         clauses = self._clauses(query, phrases_must=False)
         if not wanted or not clauses:
             return dict.fromkeys(wanted, 0.0)
-        query_ = self._tantivy.Query
-        rows_query = query_.term_set_query(self._index.schema, ROW, wanted)
-        combined = query_.boolean_query([(self._tantivy.Occur.Must, rows_query), *clauses])
+        combined = self._tantivy.Query.boolean_query([self._in_rows(wanted), *clauses])
         found = dict(self._search(combined, len(wanted)))
         return {row: max(0.0, found.get(row, 1.0) - 1.0) for row in wanted}
 
@@ -285,7 +288,7 @@ class LexicalIndex:
             return held
         query = self._tantivy.Query
         occur = self._tantivy.Occur
-        clauses = [(occur.Must, query.term_set_query(self._index.schema, ROW, wanted))]
+        clauses = [self._in_rows(wanted)]
         for bit, name in enumerate(names, start=1):
             field, _, value = (
                 name.rpartition(":") if name.startswith(ACRONYMS) else (TEXT, "", name)

@@ -11,7 +11,6 @@ returns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -88,11 +87,10 @@ def features(
     vector: np.ndarray,
     dense: list[tuple[int, float]],
     bm25: list[tuple[int, float]],
-    more: Sequence[int] = (),
 ) -> list[fusion.Candidate]:
-    """The measurements of every row either ranker proposed (and of ``more`` rows)."""
+    """The measurements of every row either ranker proposed."""
     cosines = dict(dense)
-    rows = list(dict.fromkeys([row for row, _ in dense] + [row for row, _ in bm25] + [*more]))
+    rows = list(dict.fromkeys([row for row, _ in dense] + [row for row, _ in bm25]))
     missing = [row for row in rows if row not in cosines]
     if missing:
         vectors = loaded.faiss_index.reconstruct_batch(np.array(missing, dtype=np.int64))

@@ -15,9 +15,21 @@ from diplosearch.engine import Engine
 from diplosearch.evaluation.judgements import Judged, covered
 from diplosearch.evaluation.metrics import DEPTH, mean, score, score_set
 from diplosearch.models import Progress
+from diplosearch.results import SearchResult
 
 #: The pseudo-mode that stands for ``hybrid`` with ``--all`` in tables and pools.
 ALL = "hybrid --all"
+
+
+def _runs(
+    engine: Engine, judged: Judged, modes: Sequence[str], depth: int
+) -> dict[str, list[SearchResult]]:
+    """The question's results in every mode (top ``depth``) and with ``--all``."""
+    runs: dict[str, list[SearchResult]] = {
+        mode: engine.search(judged.query, depth, mode=mode, refresh=False).results for mode in modes
+    }
+    runs[ALL] = engine.search(judged.query, mode="hybrid", everything=True, refresh=False).results
+    return runs
 
 
 def evaluate(
@@ -26,36 +38,27 @@ def evaluate(
     modes: Sequence[str],
     k: int = DEPTH,
     *,
-    everything: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Mean scores per mode (and for ``--all``); the index is refreshed once, first."""
+    """Mean scores per mode and for ``--all``; the index is refreshed once, first."""
     engine.refresh(progress=progress)
+    runs = [_runs(engine, j, modes, max(k, DEPTH)) for j in judged]
     table: dict[str, dict[str, float]] = {}
     for mode in modes:
-        runs = [
-            score(engine.search(j.query, max(k, DEPTH), mode=mode, refresh=False).results, j, k)
-            for j in judged
-        ]
+        scores = [score(r[mode], j, k) for r, j in zip(runs, judged, strict=True)]
         table[mode] = {
-            "ndcg@10": mean([r.ndcg for r in runs]),
-            f"recall@{k}": mean([r.recall for r in runs]),
-            "mrr@10": mean([r.mrr for r in runs]),
-            "unjudged@10": mean([r.unjudged for r in runs]),
+            "ndcg@10": mean([s.ndcg for s in scores]),
+            f"recall@{k}": mean([s.recall for s in scores]),
+            "mrr@10": mean([s.mrr for s in scores]),
+            "unjudged@10": mean([s.unjudged for s in scores]),
         }
-    if everything:
-        sets = [
-            score_set(
-                engine.search(j.query, mode="hybrid", everything=True, refresh=False).results, j
-            )
-            for j in judged
-        ]
-        table[ALL] = {
-            "precision": mean([s.precision for s in sets]),
-            "recall": mean([s.recall for s in sets]),
-            "returned": mean([float(s.returned) for s in sets]),
-            "unjudged": mean([s.unjudged for s in sets]),
-        }
+    sets = [score_set(r[ALL], j) for r, j in zip(runs, judged, strict=True)]
+    table[ALL] = {
+        "precision": mean([s.precision for s in sets]),
+        "recall": mean([s.recall for s in sets]),
+        "returned": mean([float(s.returned) for s in sets]),
+        "unjudged": mean([s.unjudged for s in sets]),
+    }
     return table
 
 
@@ -71,24 +74,14 @@ def snippet(text: str, limit: int = 160) -> str:
 
 
 def pool(
-    engine: Engine,
-    judged: Sequence[Judged],
-    modes: Sequence[str],
-    depth: int = DEPTH,
-    *,
-    everything: bool = True,
+    engine: Engine, judged: Sequence[Judged], modes: Sequence[str], depth: int = DEPTH
 ) -> Iterator[dict[str, Any]]:
     """Every passage in the top ``depth`` of any mode (and in ``--all``) that no judgement
     covers, once per question: ``{"query", "source", "text", "passage", "grade": null}``."""
     engine.refresh()
     for j in judged:
-        runs = [engine.search(j.query, depth, mode=m, refresh=False).results for m in modes]
-        if everything:
-            runs.append(
-                engine.search(j.query, mode="hybrid", everything=True, refresh=False).results
-            )
         seen: set[tuple[str, str]] = set()
-        for results in runs:
+        for results in _runs(engine, j, modes, depth).values():
             for result in results:
                 key = (result.source, result.text)
                 if key in seen or covered([key], j.judgements):
