@@ -22,12 +22,20 @@ from pathlib import Path
 QUESTION = "what was said about the China-Kyrgyzstan-Uzbekistan railway"
 
 
+#: The environment of every timed process. Python writes each module's compiled bytecode
+#: the first time it imports it, and pip compiles installed packages: a user's second
+#: query reads bytecode. A machine that sets PYTHONDONTWRITEBYTECODE would make every
+#: timed search compile diplosearch from source while the anchor's packages stay
+#: compiled, so it is unset here (the untimed first run writes the caches).
+ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(command: list[str], runs: int) -> list[float]:
-    subprocess.run(command, check=True, capture_output=True)  # warm the file cache
+    subprocess.run(command, check=True, capture_output=True, env=ENV)  # warm the caches
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
+        subprocess.run(command, check=True, capture_output=True, env=ENV)
         times.append(time.perf_counter() - start)
     return times
 

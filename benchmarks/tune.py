@@ -8,7 +8,7 @@ a grid of weights for the best mean nDCG@10 over the three sets (each set counts
 equally), and the ``--all`` threshold with the best F1 for answering passages (grade 2).
 Test questions are never read. Prints the chosen values and each set's scores; copy them
 into ``diplosearch/fusion.py`` (``WEIGHTS``, ``ALL_THRESHOLD``) and
-``diplosearch/lexical.py`` (``CONTEXT_WEIGHT``). docs/evaluation.md explains the method.
+``diplosearch/lexical.py`` (``NEAR``). docs/evaluation.md explains the method.
 """
 
 from __future__ import annotations
@@ -37,11 +37,13 @@ GRID = {
     "sentence": (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
     "bm25": (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2),
     "coverage": (0.0, 0.1, 0.2, 0.3, 0.5, 0.8),
+    "proximity": (0.0, 0.1, 0.2, 0.3, 0.5, 0.8),
     "document": (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2),
     "neighbour": (-0.3, -0.1, 0.0, 0.1, 0.2, 0.3, 0.5),
     "length": (-0.2, -0.1, 0.0, 0.05, 0.1, 0.2, 0.3),
 }
-CONTEXT = (1.0,)
+#: Words allowed between a query's neighbouring words (``lexical.NEAR``).
+NEARS = (0, 1, 2, 4, 8)
 
 
 @dataclass
@@ -80,7 +82,10 @@ def measure(engine: Engine, judged: list[judgements.Judged], depth: int) -> list
 
 def results(q: Question, ranked: list[tuple[int, float]], limit: int) -> list[SearchResult]:
     groups = fusion.collapse(
-        [row for row, _ in ranked], q.vectors.__getitem__, lambda r: q.passages[r][1], limit
+        [row for row, _ in ranked],
+        np.array([q.vectors[row] for row, _ in ranked]),
+        lambda r: q.passages[r][1],
+        limit,
     )
     out = []
     for rank, (row, copies) in enumerate(groups, start=1):
@@ -131,14 +136,12 @@ def f1_threshold(questions: list[Question], weights: fusion.Measures) -> tuple[f
     return best
 
 
-def ascend(
-    sets: dict[str, dict[float, list[Question]]], context: float
-) -> tuple[fusion.Measures, float]:
+def ascend(sets: dict[str, dict[int, list[Question]]], near: int) -> tuple[fusion.Measures, float]:
     """Coordinate ascent over :data:`GRID` from the shipped weights: each weight in turn
     takes its best value while the others stay, until a full pass changes nothing."""
 
     def value(weights: fusion.Measures) -> float:
-        return metrics.mean([ndcg(sets[name][context], weights) for name in sets])
+        return metrics.mean([ndcg(sets[name][near], weights) for name in sets])
 
     weights = fusion.WEIGHTS
     best = value(weights)
@@ -160,30 +163,29 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=ranking.CANDIDATES)
     parser.add_argument("--sets", default=",".join(CORPORA), help="judged sets to tune on")
     args = parser.parse_args()
-    sets: dict[str, dict[float, list[Question]]] = {}
+    sets: dict[str, dict[int, list[Question]]] = {}
     for name in args.sets.split(","):
         folder, judged = judged_set(name, args.work, split="dev")
         engine = Engine(folder, args.work / f"index-{name}")
         engine.refresh()
         sets[name] = {}
-        for context in CONTEXT:
-            lexical.CONTEXT_WEIGHT = context
-            engine.store._loaded = None
-            sets[name][context] = measure(engine, judged, args.depth)
+        for near in NEARS:
+            lexical.NEAR = near
+            sets[name][near] = measure(engine, judged, args.depth)
         print(f"{name}: {len(judged)} development questions measured", file=sys.stderr)
-    best: tuple[float, float, fusion.Measures] | None = None
-    for context in sets[next(iter(sets))]:
-        weights, value = ascend(sets, context)
-        print(f"context {context}: {weights} dev nDCG@10 {value:.3f}", file=sys.stderr)
+    best: tuple[float, int, fusion.Measures] | None = None
+    for near in NEARS:
+        weights, value = ascend(sets, near)
+        print(f"NEAR {near}: {weights} dev nDCG@10 {value:.3f}", file=sys.stderr)
         if best is None or value > best[0]:
-            best = (value, context, weights)
+            best = (value, near, weights)
     assert best is not None
-    value, context, weights = best
-    print(f"CONTEXT_WEIGHT = {context}")
+    value, near, weights = best
+    print(f"NEAR = {near}")
     print(f"WEIGHTS = {weights}\nmean dev nDCG@10 {value:.3f}")
     for name in sets:
-        print(f"  {name}: dev nDCG@10 {ndcg(sets[name][context], weights):.3f}")
-    pooled = [q for name in sets for q in sets[name][context]]
+        print(f"  {name}: dev nDCG@10 {ndcg(sets[name][near], weights):.3f}")
+    pooled = [q for name in sets for q in sets[name][near]]
     threshold, f1 = f1_threshold(pooled, weights)
     print(f"ALL_THRESHOLD = {threshold:.2f}  (dev F1 {f1:.3f})")
 

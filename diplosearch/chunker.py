@@ -148,8 +148,15 @@ def _section_heading(paragraphs: list[_Paragraph], index: int) -> str | None:
         and metadata.parse_dateline(paragraphs[run].text) is None
     ):
         run += 1
-    if run >= len(paragraphs) or run - index > MAX_HEADING_RUN:
+    if (
+        run >= len(paragraphs)
+        or run - index > MAX_HEADING_RUN
+        or not _HAS_WORD_RE.search(paragraphs[run].text)  # no passage for it to head
+    ):
         return None
+    stop = metadata.parse_dateline(paragraphs[run].text)
+    if stop is not None and stop.opens_story:
+        return None  # the run ends in a digest report's headline: that heads the text
     following = paragraphs[index + 1]
     if shape == "numbered":
         before = paragraphs[index - 1].text if index > 0 else ""

@@ -380,9 +380,12 @@ class Engine:
             loaded, parsed, vector, mode, filters or Filters(), k, everything=everything
         )
         score_of = dict(ranked)
+        rows = [row for row, _ in (ranked if everything else ranked[: 5 * k + 50])]
         groups = collapse(
-            [row for row, _ in (ranked if everything else ranked[: 5 * k + 50])],
-            loaded.faiss_index.reconstruct,
+            rows,
+            loaded.faiss_index.reconstruct_batch(np.array(rows, dtype=np.int64))
+            if rows
+            else np.zeros((0, loaded.manifest.dimension), np.float32),
             lambda row: loaded.chunks[row].text,
             MAX_RESULTS if everything else k,
         )
@@ -436,12 +439,12 @@ class Engine:
             ),
             also_in=tuple(
                 Citation(
-                    source=loaded.chunks[c].source,
-                    paragraph=loaded.chunks[c].paragraph,
-                    lines=(loaded.chunks[c].line_start, loaded.chunks[c].line_end),
-                    date=loaded.chunks[c].date,
-                    text=loaded.chunks[c].text,
+                    source=copy.source,
+                    paragraph=copy.paragraph,
+                    lines=(copy.line_start, copy.line_end),
+                    date=copy.date,
+                    text=copy.text,
                 )
-                for c in copies
+                for copy in (loaded.chunks[c] for c in copies)
             ),
         )

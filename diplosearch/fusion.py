@@ -62,6 +62,11 @@ class Measures:
     #: Share of the query's term weight (IDF) the passage holds: 1.0 holds every term, a
     #: passage sharing only common words with the query holds little.
     coverage: float = 0.0
+    #: Share of the query's neighbouring word pairs the passage holds near each other
+    #: ("the Korean War", not "Korean" here and "war" far away): the unordered-window
+    #: feature of Metzler and Croft's sequential dependence model, which BM25's bag of
+    #: words cannot see.
+    proximity: float = 0.0
     #: Cosine of the query with the passage's whole document (the mean of its chunks'
     #: vectors): a paragraph of an article about the topic that names it only as "it".
     document: float = 0.0
@@ -80,11 +85,18 @@ class Candidate:
 #: The hybrid score's weights, chosen on the development halves of the judged sets by
 #: benchmarks/tune.py (docs/evaluation.md); BM25 enters divided by the query's best.
 WEIGHTS = Measures(
-    cosine=1.0, sentence=1.0, bm25=0.3, coverage=0.3, document=0.8, neighbour=0.2, length=0.05
+    cosine=1.0,
+    sentence=1.0,
+    bm25=0.3,
+    coverage=0.3,
+    proximity=0.1,
+    document=0.8,
+    neighbour=0.2,
+    length=0.05,
 )
 #: ``--all`` returns every passage whose hybrid score reaches this, calibrated on the
 #: development halves (the threshold with the best F1 for answering passages).
-ALL_THRESHOLD = 1.5
+ALL_THRESHOLD = 1.57
 
 
 def fuse(candidates: Sequence[Candidate], weights: Measures = WEIGHTS) -> list[tuple[int, float]]:
@@ -106,30 +118,37 @@ def fuse(candidates: Sequence[Candidate], weights: Measures = WEIGHTS) -> list[t
 
 def collapse(
     ranked: Sequence[int],
-    vector: Callable[[int], np.ndarray],
+    vectors: np.ndarray,
     text: Callable[[int], str],
     limit: int,
 ) -> list[tuple[int, list[int]]]:
     """The first ``limit`` distinct rows of ``ranked``, each with the lower-ranked rows that
-    repeat its statement folded in (see :func:`same_statement`)."""
+    repeat its statement folded in (see :func:`same_statement`); ``vectors[i]`` is
+    ``ranked[i]``'s vector. A row joins the most similar kept row it repeats; all cosines
+    come from one matrix product, and wording is compared only where the cosine alone
+    does not decide."""
+    if not len(ranked):
+        return []
+    matrix = np.asarray(vectors, dtype=np.float32)
+    cosines = matrix @ matrix.T
     kept: list[tuple[int, list[int]]] = []
-    kept_vectors: list[np.ndarray] = []
+    kept_at: list[int] = []  # position in ``ranked`` of each kept row
     kept_shingles: list[frozenset[tuple[str, ...]]] = []
-    for row in ranked:
-        v, sh = vector(row), shingles(text(row))
-        cosines = np.stack(kept_vectors) @ v if kept_vectors else np.zeros(0)
-        twin = next(
-            (
-                i
-                for i in np.argsort(-cosines)
-                if same_statement(float(cosines[i]), containment(sh, kept_shingles[i]))
-            ),
-            None,
-        )
+    for i, row in enumerate(ranked):
+        sh = shingles(text(row))
+        twin = None
+        if kept_at:
+            similar = cosines[i, kept_at]
+            for k in np.argsort(-similar, kind="stable").tolist():
+                cosine = float(similar[k])
+                overlap = 1.0 if cosine >= DUPLICATE_COSINE else containment(sh, kept_shingles[k])
+                if same_statement(cosine, overlap):
+                    twin = k
+                    break
         if twin is not None:
             kept[twin][1].append(row)
         elif len(kept) < limit:
             kept.append((row, []))
-            kept_vectors.append(v)
+            kept_at.append(i)
             kept_shingles.append(sh)
     return kept

@@ -139,10 +139,19 @@ def markdown_heading(line: str) -> str | None:
     return match["text"] if match else None
 
 
+#: Notes a transcript puts after what was said: "... like this. [Laughter]".
+_TRAILING_NOTES_RE = re.compile(r"(?:\s*\[[^\[\]]*\])+\s*$")
+
+
 def looks_like_heading(paragraph: str) -> bool:
-    """A headline: one short line that does not end like a sentence (or a caption)."""
+    """A headline: one short line that does not end like a sentence (or a caption). A
+    sentence followed by a transcript's note ("You're going to like this. [Laughter]")
+    ends like a sentence."""
     text = paragraph.strip()
     if not text or "\n" in text or len(text) > 200 or len(text.split()) > 20:
+        return False
+    spoken = _TRAILING_NOTES_RE.sub("", text)
+    if spoken and spoken != text and spoken.endswith(_TERMINAL):
         return False
     return not text.endswith(_TERMINAL) and not text.endswith(("'", '"', "’", "”"))
 

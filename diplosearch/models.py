@@ -97,7 +97,11 @@ class MiniLM:
 
     name = DEFAULT_MODEL
 
-    def __init__(self, folder: Path | None = None, backend: str = "torch") -> None:
+    def __init__(
+        self, folder: Path | None = None, backend: str = "torch", *, resident: bool = False
+    ) -> None:
+        """``resident``: the process will answer many queries, so the query encoder is
+        set up for speed per query rather than to load fast (see ``QueryEncoder``)."""
         if backend not in BACKENDS:
             raise ModelError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         self.backend = backend
@@ -112,6 +116,7 @@ class MiniLM:
         self.max_tokens = self.max_seq_length - 2  # [CLS] and [SEP]
         self._sentence_transformer: Any = None
         self._query_encoders: dict[Path, Any] = {}
+        self.resident = resident
 
     @cached_property
     def _tokenizer(self) -> Any:
@@ -237,7 +242,7 @@ class MiniLM:
         from diplosearch.encoder import QueryEncoder
 
         if folder not in self._query_encoders:
-            self._query_encoders[folder] = QueryEncoder(folder)
+            self._query_encoders[folder] = QueryEncoder(folder, resident=self.resident)
         return self._query_encoders[folder].encode(texts)
 
     def embed_query(self, text: str, folder: Path) -> np.ndarray:

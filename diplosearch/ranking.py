@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from diplosearch.lexical import LexicalIndex
 
 #: Candidates each ranker proposes for a top k: at least this many.
-CANDIDATES = 100
+CANDIDATES = 50
 #: Candidates each ranker proposes for ``--all``.
 ALL_CANDIDATES = 1000
 
@@ -88,47 +88,54 @@ def features(
     dense: list[tuple[int, float]],
     bm25: list[tuple[int, float]],
 ) -> list[fusion.Candidate]:
-    """The measurements of every row either ranker proposed."""
+    """The measurements of every row either ranker proposed, each kind taken for all
+    rows at once (one vector read, one matrix product, one BM25 search per kind)."""
     cosines = dict(dense)
     rows = list(dict.fromkeys([row for row, _ in dense] + [row for row, _ in bm25]))
-    missing = [row for row in rows if row not in cosines]
-    if missing:
-        vectors = loaded.faiss_index.reconstruct_batch(np.array(missing, dtype=np.int64))
-        cosines.update(zip(missing, (vectors @ vector).tolist(), strict=True))
+    if not rows:
+        return []
     lexical_scores = dict(bm25)
     unscored = [row for row in rows if row not in lexical_scores]
     if unscored:
         lexical_scores.update(lexical.scores(parsed, unscored))
     weights = lexical.term_weights(parsed)
     total = sum(weights.values())
-    held = lexical.holding(weights, rows)
+    pairs = lexical.pairs(parsed)
+    held = lexical.holding(weights, rows, pairs)
     chunks = [loaded.chunks[row] for row in rows]
-    # The paragraphs just before and after each candidate in its document, in one read.
+    # Each candidate and the paragraphs just before and after it in its document.
     around: list[list[int]] = []
     for row, chunk in zip(rows, chunks, strict=True):
         first, end = loaded.document_rows[chunk.source]
         around.append([r for r in (row - 1, row + 1) if first <= r < end])
-    flat = sorted({r for rs in around for r in rs} - cosines.keys())
-    if flat:
-        vectors = loaded.faiss_index.reconstruct_batch(np.array(flat, dtype=np.int64))
-        cosines.update(zip(flat, (vectors @ vector).tolist(), strict=True))
+    unread = sorted(({*rows} | {r for rs in around for r in rs}) - cosines.keys())
+    if unread:
+        vectors = loaded.faiss_index.reconstruct_batch(np.array(unread, dtype=np.int64))
+        cosines.update(zip(unread, (vectors @ vector).tolist(), strict=True))
+    sentences = loaded.best_sentence_cosines(rows, vector)
+    documents = loaded.document_cosines([chunk.source for chunk in chunks], vector)
+    # Term by term over the rows that hold it: a query has a few terms, a row many.
+    coverage = dict.fromkeys(rows, 0.0)
+    for term, weight in weights.items() if total else ():
+        for row in held[term]:
+            coverage[row] += weight / total
+    proximity = dict.fromkeys(rows, 0.0)
+    for pair in pairs:
+        for row in held.get(pair, ()):
+            proximity[row] += 1 / len(pairs)
     out = []
-    for row, chunk, near in zip(rows, chunks, around, strict=True):
-        sentences = loaded.sentence_vectors_of(row)
+    for i, (row, chunk, near) in enumerate(zip(rows, chunks, around, strict=True)):
         cosine = cosines[row]
-        sentence = max(cosine, float((sentences @ vector).max())) if len(sentences) else cosine
-        coverage = (
-            sum(w for term, w in weights.items() if row in held[term]) / total if total else 0.0
-        )
         out.append(
             fusion.Candidate(
                 row,
                 fusion.Measures(
                     cosine=cosine,
-                    sentence=sentence,
+                    sentence=max(cosine, float(sentences[i])),
                     bm25=lexical_scores.get(row, 0.0),
-                    coverage=coverage,
-                    document=float(loaded.document_vector(chunk.source) @ vector),
+                    coverage=coverage[row],
+                    proximity=proximity[row],
+                    document=float(documents[i]),
                     neighbour=max((cosines[r] for r in near), default=cosine),
                     length=min(1.0, len(chunk.text.split()) / 100),
                 ),

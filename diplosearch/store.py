@@ -125,6 +125,8 @@ class ChunkTable(Sequence[Chunk]):
         return len(self._offsets) - 1
 
     def __getitem__(self, row: Any) -> Any:
+        if type(row) is int and (chunk := self._parsed.get(row)) is not None:
+            return chunk  # a query reads the same rows many times over
         if isinstance(row, slice):
             return [self[i] for i in range(*row.indices(len(self)))]
         if not -len(self) <= row < len(self):
@@ -176,6 +178,34 @@ class LoadedIndex:
                 f"its chunk has {expected} sentences"
             )
         return np.asarray(self.sentence_vectors[start:end], dtype=np.float32)
+
+    def best_sentence_cosines(self, rows: Sequence[int], vector: np.ndarray) -> np.ndarray:
+        """For each of ``rows``, the best cosine of its sentence vectors with ``vector``
+        (-1 for a row without any): one gather and one product for all rows."""
+        index = np.asarray(rows, dtype=np.int64)
+        starts = self.sentence_start[index].astype(np.int64)
+        counts = self.sentence_start[index + 1].astype(np.int64) - starts
+        for row, count in zip(rows, counts.tolist(), strict=True):
+            expected = len(self.chunks[row].vector_spans)
+            if count != expected:
+                raise IndexCorruptError(
+                    f"{self.folder / ROWS} gives row {row} {count} sentence vectors, "
+                    f"its chunk has {expected} sentences"
+                )
+        best = np.full(len(rows), -1.0, dtype=np.float32)
+        if not counts.sum():
+            return best
+        offsets = np.cumsum(counts) - counts
+        gather = np.repeat(starts - offsets, counts) + np.arange(int(counts.sum()))
+        cosines = np.asarray(self.sentence_vectors[gather], dtype=np.float32) @ vector
+        some = counts > 0
+        best[some] = np.maximum.reduceat(cosines, offsets[some])
+        return best
+
+    def document_cosines(self, sources: Sequence[str], vector: np.ndarray) -> np.ndarray:
+        """The cosine of ``vector`` with each of ``sources``' document vectors."""
+        numbers = np.array([self.document_numbers[s] for s in sources], dtype=np.int64)
+        return np.asarray(self.document_vectors[numbers], dtype=np.float32) @ vector
 
     @cached_property
     def document_rows(self) -> dict[str, tuple[int, int]]:

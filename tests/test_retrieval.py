@@ -45,7 +45,9 @@ def test_collapse_on_hand_made_vectors():
         4: np.array([1.0, 0.0, 0.0]),  # a copy of row 0 seen after the limit is reached
     }
     texts = {i: f"distinct words number {i} here" for i in vectors}
-    kept = fusion.collapse([0, 1, 2, 3, 4], vectors.__getitem__, texts.__getitem__, limit=2)
+    kept = fusion.collapse(
+        [0, 1, 2, 3, 4], np.stack(list(vectors.values())), texts.__getitem__, limit=2
+    )
     assert kept == [(0, [1, 4]), (2, [])]
 
 
@@ -55,7 +57,7 @@ def test_collapse_by_shared_wording_even_when_vectors_differ():
     )
     texts = {0: text, 1: "For his part, " + text + ", Li said.", 2: "An unrelated sentence."}
     vectors = {0: np.array([1.0, 0.0]), 1: np.array([0.6, 0.8]), 2: np.array([0.0, 1.0])}
-    kept = fusion.collapse([0, 1, 2], vectors.__getitem__, texts.__getitem__, limit=5)
+    kept = fusion.collapse([0, 1, 2], np.stack(list(vectors.values())), texts.__getitem__, limit=5)
     assert kept == [(0, [1]), (2, [])]
 
 
@@ -276,3 +278,26 @@ def test_all_returns_every_railway_statement_and_needs_hybrid(real_index):
               "--index", str(index)],
     )  # fmt: skip
     assert out.exit_code == 2 and "--all needs the hybrid mode" in out.stderr
+
+
+def test_neighbouring_query_words_are_held_only_near_each_other(tmp_path: Path):
+    """The proximity measure: "the Korean War" is held by a passage with the two words
+    close together (in either order, as Tantivy's sloppy phrase allows), not by one with
+    "Korean" in one clause and "war" a dozen words later."""
+    from diplosearch import lexical
+
+    texts = [
+        "The Korean War ended in an armistice.",
+        "Korean diplomats met in Geneva, far from any talk of a coming trade war.",
+        "The war, Korean veterans said, was long.",
+        "The Korean   conflict, a war in all but name.",
+    ]
+    lexical.write(tmp_path / "lex", texts, [""] * len(texts))
+    index = lexical.LexicalIndex(tmp_path / "lex")
+    parsed = parse_query("the Korean War")
+    pairs = index.pairs(parsed)
+    assert pairs == [("korean", "war")]
+    held = index.holding(index.term_weights(parsed), range(len(texts)), pairs)
+    assert lexical.NEAR < 12  # the words between "Korean" and "war" in text 1
+    assert held[("korean", "war")] == {0, 2, 3}
+    assert held["korean"] == held["war"] == {0, 1, 2, 3}

@@ -184,6 +184,11 @@ def test_a_query_reads_only_the_rows_it_shows(fake_engine: Engine):
     fake_engine.search("railway", k=3, mode="dense")
     # the candidates duplicate folding looks at (5k + 50), not the 240-odd rows
     assert 0 < len(loaded.chunks._parsed) <= 5 * 3 + 50 < len(loaded.chunks)
+    # A row read again is the same object; slices and negative rows read as a list does.
+    row = next(iter(loaded.chunks._parsed))
+    assert loaded.chunks[row] is loaded.chunks[row]
+    assert loaded.chunks[-1] == loaded.chunks[len(loaded.chunks) - 1]
+    assert loaded.chunks[row : row + 2] == [loaded.chunks[row], loaded.chunks[row + 1]]
 
 
 def test_row_table_that_disagrees_with_the_chunk_table_is_refused(fake_engine: Engine):
