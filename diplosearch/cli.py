@@ -72,7 +72,9 @@ def _corpus_options(command: Any) -> Any:
         envvar="DIPLOSEARCH_SEEDS",
         default="seeds",
         show_default=True,
-        type=click.Path(file_okay=False, path_type=Path),
+        # Not checked here: a missing or unreadable folder, or a file, is the library's
+        # CorpusError (exit 3, one line), not a usage error.
+        type=click.Path(path_type=Path),
         help="Corpus folder of .txt/.md documents (env DIPLOSEARCH_SEEDS).",
     )(command)
 

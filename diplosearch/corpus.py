@@ -3,22 +3,25 @@
 The walk stays inside the corpus folder and never blocks or crashes on what it meets:
 symbolic links that loop or lead outside, FIFOs and device files (opening a FIFO would
 hang), unreadable files, folders named like documents, binary files. Each is skipped with
-one warning. Decoding handles byte-order marks, UTF-16/32, invalid UTF-8 (replaced, with a
-warning) and stray NUL bytes; line endings are left to the chunker, which numbers lines as
-an editor does.
+one warning. A document is read once: the bytes hashed are the bytes decoded
+(:meth:`SourceFile.read`). Decoding handles byte-order marks, UTF-16/32, invalid UTF-8
+(replaced, with a warning) and stray NUL bytes; line endings are left to the chunker,
+which numbers lines as an editor does.
 """
 
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
+import itertools
 import os
 import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
 from diplosearch.errors import CorpusError
 
@@ -59,18 +62,71 @@ class SourceFile(NamedTuple):
     #: (size, mtime_ns, ctime_ns, inode) when the hash was taken, or ``None`` if the file
     #: changed too recently to trust (git's "racily clean" entries): then it is hashed again.
     stamp: tuple[int, int, int, int] | None = None
+    #: The file's inode when the scan saw it: reading checks it is still that file.
+    inode: int | None = None
 
     @property
     def path(self) -> Path:
         return Path(self.location)
 
-    def read_text(self) -> tuple[str, list[str]]:
-        """The document's text and any warnings about its encoding."""
+    def read(self) -> tuple[str, list[str], SourceFile]:
+        """The document's text, warnings about its encoding, and the source as read.
+
+        Read once, as git does: the file is opened without following a link, checked to
+        be the regular file the scan saw, and its bytes are hashed and decoded in one
+        pass, so the hash recorded for a document is the hash of the text indexed. A
+        file rewritten since the scan comes back with its new hash (and no stamp, so
+        that it is checked again); one replaced by another file or a link raises
+        :class:`SourceChanged`."""
         try:
-            data = self.path.read_bytes()
+            data = read_regular(self.location, self.inode)
+        except SourceChanged as exc:
+            raise SourceChanged(f"{self.relpath}: {exc}") from exc
         except OSError as exc:
             raise CorpusError(f"cannot read {self.relpath}: {exc.strerror}") from exc
-        return decode(data, self.relpath)
+        text, warnings = decode(data, self.relpath)
+        sha256 = hashlib.sha256(data).hexdigest()
+        if sha256 == self.sha256:
+            return text, warnings, self
+        changed = self._replace(sha256=sha256, size=len(data), stamp=None)
+        return (
+            text,
+            [*warnings, f"{self.relpath} changed while it was read; indexed as read"],
+            (changed),
+        )
+
+
+class SourceChanged(CorpusError):
+    """A document was replaced (by another file, a link or something not a regular file)
+    between the scan and the read: skipped now, seen afresh by the next scan."""
+
+
+def open_regular(location: str, inode: int | None = None) -> BinaryIO:
+    """The regular file at ``location``, open for reading: opened without following a
+    link at its last step and without blocking (a FIFO put in its place opens, and is
+    refused), and, if ``inode`` is given, only if it is still that file."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(location, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SourceChanged("it is now a symbolic link") from exc
+        raise
+    handle = os.fdopen(fd, "rb")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (inode is not None and info.st_ino != inode):
+        handle.close()
+        raise SourceChanged(
+            "it was replaced by another file" if stat.S_ISREG(info.st_mode)
+            else "it is no longer a regular file"
+        )  # fmt: skip
+    return handle
+
+
+def read_regular(location: str, inode: int | None = None) -> bytes:
+    """All the bytes of :func:`open_regular`'s file."""
+    with open_regular(location, inode) as handle:
+        return handle.read()
 
 
 @dataclass
@@ -135,6 +191,19 @@ def _inside(root: Path, path: Path) -> bool:
         return False
 
 
+def readable_name(name: str) -> str:
+    """``name`` as text that can be shown, stored and cited: a name that is not valid
+    UTF-8 (an archive from Windows or an older Russian system: ``caf\\xe9.txt``) comes
+    from the OS with its bytes escaped as surrogates, which no encoder accepts; its
+    undecodable bytes are written as ``\\xe9`` instead. The file is still opened by its
+    real name."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+    return name
+
+
 def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_result]]:
     """(relative path, path, stat) of every candidate document, in a stable order.
 
@@ -143,19 +212,24 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_r
     second."""
     real_root = root.resolve()
 
-    def visit(folder: str, prefix: str) -> Iterator[tuple[str, str, os.stat_result]]:
+    # Depth first, each folder's documents before its subfolders, with a stack of its
+    # own: a corpus nested a thousand folders deep must not exhaust Python's recursion.
+    stack = [(str(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
         try:
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda e: e.name)
         except OSError as exc:
-            warnings.append(f"skipping {exc.filename}: {exc.strerror}")
-            return
+            warnings.append(f"skipping {prefix or exc.filename}: {exc.strerror}")
+            continue
         folders = []
         for entry in entries:
             name = entry.name
             if name.startswith("."):
                 continue
-            rel = f"{prefix}{name}"
+            shown = readable_name(name)
+            rel = f"{prefix}{shown}"
             link = entry.is_symlink()
             try:
                 folder_like = entry.is_dir()  # follows links, as os.walk sorts them
@@ -171,6 +245,8 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_r
                 continue
             if not name.lower().endswith(DOCUMENT_SUFFIXES):
                 continue
+            if shown != name:
+                warnings.append(f"{rel}: the file name is not valid UTF-8; cited as shown here")
             path = entry.path  # a str: building a Path per file is half the walk's time
             if link:
                 try:
@@ -184,6 +260,7 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_r
                 if not _inside(real_root, target):
                     warnings.append(f"skipping {rel}: a link to a file outside the corpus")
                     continue
+                path = str(target)  # read where it leads, never through the link again
             try:
                 info = entry.stat()
             except OSError as exc:
@@ -203,10 +280,9 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_r
                 warnings.append(f"skipping {rel}: {kind}")
                 continue
             yield rel, path, info
-        for entry in folders:
-            yield from visit(entry.path, f"{prefix}{entry.name}/")
-
-    yield from visit(str(root), "")
+        stack.extend(
+            (entry.path, f"{prefix}{readable_name(entry.name)}/") for entry in reversed(folders)
+        )
 
 
 #: A file modified this close to its hashing may change again within one timestamp tick.
@@ -235,25 +311,28 @@ def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
         if entry is not None:
             stamp = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
             if stamp == entry.stamp:  # as stat_stamp, inline: this loop is the query's cost
-                sources[relpath] = SourceFile(relpath, location, entry.sha256, stamp[0], stamp)
+                sources[relpath] = SourceFile(
+                    relpath, location, entry.sha256, stamp[0], stamp, info.st_ino
+                )
                 continue
         started = time.time_ns()
         digest = hashlib.sha256()
-        head = b""
         size = 0
         try:
-            with Path(location).open("rb") as handle:
+            with open_regular(location) as handle:
                 info = os.fstat(handle.fileno())
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    if size == 0:
-                        head = block[:_SNIFF]
+                first = handle.read(1 << 20)
+                if looks_binary(first[:_SNIFF]):  # before hashing a large binary file
+                    result.warnings.append(f"skipping {relpath}: a binary file")
+                    continue
+                for block in itertools.chain((first,), iter(lambda: handle.read(1 << 20), b"")):
                     digest.update(block)
                     size += len(block)
+        except SourceChanged as exc:
+            result.warnings.append(f"skipping {relpath}: {exc}")
+            continue
         except OSError as exc:
             result.warnings.append(f"skipping {relpath}: {exc.strerror}")
-            continue
-        if looks_binary(head):
-            result.warnings.append(f"skipping {relpath}: a binary file")
             continue
         newest = max(info.st_mtime_ns, info.st_ctime_ns)
         stable = size == info.st_size and newest < started - _RACY_NS
@@ -263,5 +342,6 @@ def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
             sha256=digest.hexdigest(),
             size=size,
             stamp=stat_stamp(info) if stable else None,
+            inode=info.st_ino,
         )
     return result

@@ -122,11 +122,11 @@ class QueryEncoder:
             self.session = onnxruntime.InferenceSession(
                 str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
             )
+            self.dimension = int(meta["dimension"])
+            self.tokenizer.no_padding()
+            self.tokenizer.enable_truncation(int(meta["max_seq_length"]))
         except Exception as exc:  # onnxruntime's errors share no base class but Exception
-            raise ModelError(f"cannot load the query encoder in {folder}: {exc}") from exc
-        self.dimension = int(meta["dimension"])
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(int(meta["max_seq_length"]))
+            raise ModelError(f"cannot load the query encoder in {folder}: {exc!r}") from exc
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Mean-pooled, L2-normalised float32 embeddings, shape ``(len(texts), dimension)``."""

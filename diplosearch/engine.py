@@ -27,6 +27,7 @@ from diplosearch.errors import (
     IndexMismatchError,
     IndexMissingError,
     IndexWriteError,
+    ModelError,
     QueryError,
 )
 from diplosearch.filters import Filters, speakers_of
@@ -34,7 +35,7 @@ from diplosearch.fusion import collapse
 from diplosearch.highlight import best_sentence
 from diplosearch.lexical import ParsedQuery, parse_query
 from diplosearch.models import EmbeddingModel, Progress
-from diplosearch.query import focus
+from diplosearch.query import clean, focus
 from diplosearch.records import Manifest, SourceEntry
 from diplosearch.results import Changes, Citation, RefreshReport, SearchResponse, SearchResult
 from diplosearch.store import IndexStore, LoadedIndex
@@ -173,8 +174,18 @@ class Engine:
         ):
             return None
         with self.store.writer_lock(timeout=wait):
+            if heal:
+                try:
+                    self.store.pointer()
+                except IndexCorruptError as exc:
+                    self._notices.append(self.store.repair_pointer(exc))
             sources = self._scan()  # again: the corpus may have moved while we waited
-            reason = "rebuild requested" if rebuild else self._needs_refresh(sources)
+            try:
+                reason = "rebuild requested" if rebuild else self._needs_refresh(sources)
+            except IndexCorruptError as exc:
+                if not heal:
+                    raise
+                reason = str(exc)  # no generation is readable: they are set aside below
             live_request = self._index_request()
             request = index_type or live_request
             if reason is None and request != live_request:
@@ -239,7 +250,7 @@ class Engine:
             # A document to chunk may bring text never embedded: load the network (seconds
             # of imports, much of it native) on a second thread while chunking runs here.
             loading = pool.submit(model.warm_up) if len(kept) < len(sources) else None
-            for name, source in sources.items():
+            for name, source in list(sources.items()):  # as read: an entry may change
                 if name in kept:
                     entry = indexed[name]
                     documents[name] = Document(
@@ -249,7 +260,12 @@ class Engine:
                         chunks=tuple(previous[1].get(name, ())) if previous else (),
                     )
                     continue
-                text, warnings = source.read_text()
+                try:
+                    text, warnings, sources[name] = source.read()
+                except corpus.SourceChanged as exc:
+                    self._notices.append(f"skipping {exc}; it is read afresh next time")
+                    del sources[name]
+                    continue
                 self._notices.extend(warnings)
                 documents[name] = parse_document(name, text, model.count_tokens, model.max_tokens)
             if loading is not None:
@@ -347,6 +363,7 @@ class Engine:
         """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
+        query = clean(query)
         if not query.strip():
             raise QueryError("the query is empty")
         if len(query) > MAX_QUERY_CHARS:
@@ -407,7 +424,11 @@ class Engine:
         model = self.model
         loaded = self.store.load(model.name, model.dimension)
         encoder_dir = self.store.encoder_dir(loaded.manifest.encoder)
-        model.ensure_query_encoder(encoder_dir)
+        try:
+            model.ensure_query_encoder(encoder_dir)
+        except OSError as exc:  # e.g. a file where the encoders folder goes
+            reason = exc.strerror or exc
+            raise ModelError(f"cannot write the query encoder in {encoder_dir}: {reason}") from exc
         return loaded, model.embed_query(text, encoder_dir)
 
     @staticmethod

@@ -38,3 +38,11 @@ def focus(query: str) -> str:
     """The topic of ``query`` with an impersonal question frame removed, else ``query``."""
     match = _FRAME_RE.match(query)
     return match["topic"] if match else query.strip()
+
+
+def clean(query: str) -> str:
+    """``query`` with every lone surrogate replaced by U+FFFD: a command line holding bytes
+    that are not UTF-8 reaches Python as such surrogates, which no encoder accepts."""
+    if not any("\ud800" <= c <= "\udfff" for c in query):
+        return query
+    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in query)

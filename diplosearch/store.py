@@ -317,12 +317,14 @@ class IndexStore:
         of who holds it so that a second writer can say so."""
         from filelock import FileLock, Timeout
 
-        self.root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.root / LOCK))
         try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(self.root / LOCK))
             lock.acquire(timeout=timeout)
-        except Timeout as exc:
+        except Timeout as exc:  # before OSError: filelock's Timeout is a TimeoutError
             raise IndexLockedError(f"{self.root} is being written by {self.lock_owner()}") from exc
+        except OSError as exc:  # not writable, a folder where the lock file goes, ...
+            raise IndexWriteError.during_build(self.root / LOCK, exc) from exc
         try:
             owner = {
                 "pid": os.getpid(),
@@ -330,7 +332,10 @@ class IndexStore:
                 "command": " ".join(os.path.basename(a) for a in sys.argv[:3]),
                 "since": dt.datetime.now().isoformat(timespec="seconds"),
             }
-            (self.root / LOCK_OWNER).write_text(json.dumps(owner), encoding="utf-8")
+            try:
+                (self.root / LOCK_OWNER).write_text(json.dumps(owner), encoding="utf-8")
+            except OSError as exc:  # a disk full to the last byte
+                raise IndexWriteError.during_build(self.root / LOCK_OWNER, exc) from exc
             yield
         finally:
             with contextlib.suppress(OSError):
@@ -735,8 +740,37 @@ class IndexStore:
                     self.notices.append(f"{exc}; the damaged generation is kept as {where.name}")
         return None
 
+    def repair_pointer(self, damage: IndexCorruptError) -> str:
+        """After ``CURRENT`` failed its checks: set it aside (renamed, never deleted) and
+        point at the newest generations that pass every check, as Lucene falls back to
+        the newest readable commit. Returns what was done, for the user. Call with the
+        writer lock held."""
+        where = self.quarantine(CURRENT)
+        intact: list[tuple[str, str]] = []
+        for name in sorted((n for n in self._names() if _GENERATION_RE.match(n)), reverse=True):
+            try:
+                sha = _sha256((self.root / name / MANIFEST).read_bytes())
+                self._load_generation(name, sha, full=True)
+            except (OSError, IndexCorruptError, IndexMismatchError):
+                continue
+            intact.append((name, sha))
+            if len(intact) == 2:
+                break
+        if not intact:
+            return f"{damage}; set aside as {where.name}, and no generation is intact"
+        pointer = Pointer(live=intact[0], previous=intact[1] if len(intact) > 1 else None)
+        staged = self.root / f".{CURRENT}.tmp"
+        _write_file(staged, pointer.to_text().encode("utf-8"))
+        os.replace(staged, self.root / CURRENT)
+        _fsync(self.root)
+        return (
+            f"{damage}; set aside as {where.name}; {intact[0][0]}, the newest generation "
+            "that passes every check, is live again"
+        )
+
     def quarantine(self, name: str) -> Path:
-        """Set a damaged generation aside (renamed, never deleted) and return where."""
+        """Set a damaged generation (or ``CURRENT``) aside, renamed, never deleted, and
+        return where."""
         stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
         target = self.root / f"{DAMAGED}{name}-{stamp}"
         (self.root / name).rename(target)
@@ -832,7 +866,8 @@ class IndexStore:
                     f"note: {entry} is left by an interrupted build; the next build removes it"
                 )
             elif entry.startswith(DAMAGED):
-                problems.append(f"damaged generation set aside: {entry} (inspect or delete it)")
+                kind = "pointer" if CURRENT in entry else "generation"
+                problems.append(f"damaged {kind} set aside: {entry} (inspect or delete it)")
         return problems, checked
 
 

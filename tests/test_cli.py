@@ -151,6 +151,10 @@ def assert_one_line_error(result, code: int, fragment: str) -> None:
 def test_missing_corpus_is_one_line(tmp_path: Path):
     result = run("search", "x", *corpus_args(tmp_path / "nope", tmp_path / "index"))
     assert_one_line_error(result, 3, "corpus folder not found")
+    (tmp_path / "a.txt").write_text("A file, not a folder.\n", encoding="utf-8")
+    for command in (["search", "x"], ["index"], ["status"]):
+        result = run(*command, *corpus_args(tmp_path / "a.txt", tmp_path / "index"))
+        assert_one_line_error(result, 3, "corpus path is not a folder")
 
 
 def test_damaged_index_is_one_line_and_untouched(index_copy):
@@ -211,3 +215,71 @@ def test_second_index_command_names_the_lock_holder(real_index):
         result = run("index", *corpus_args(seeds, index))
     assert_one_line_error(result, 9, f"is being written by process {os.getpid()} on ")
     assert run("index", *corpus_args(seeds, index)).exit_code == 0  # free once released
+
+
+def _damage_current_flip(index: Path) -> None:
+    data = bytearray((index / "CURRENT").read_bytes())
+    data[3] ^= 0x01
+    (index / "CURRENT").write_bytes(bytes(data))
+
+
+def _damage_current_empty(index: Path) -> None:
+    (index / "CURRENT").write_bytes(b"")
+
+
+def _damage_current_folder(index: Path) -> None:
+    (index / "CURRENT").unlink()
+    (index / "CURRENT").mkdir()
+
+
+def _damage_every_manifest(index: Path) -> None:
+    for manifest in index.glob("gen-*/manifest.json"):
+        manifest.write_text("{}", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_damage_current_flip, _damage_current_empty, _damage_current_folder, _damage_every_manifest],
+)
+def test_the_advice_of_a_damage_message_repairs_the_index(index_copy, damage):
+    """Whatever the message tells the user to run works: run exactly that, and the index
+    answers again, with the damaged file set aside rather than deleted."""
+    seeds, index = index_copy
+    damage(index)
+    failed = run("search", RAILWAY_QUESTION, *corpus_args(seeds, index))
+    assert failed.exit_code == 5
+    advice = re.search(r"`(diplosearch [a-z -]+)`", failed.output)
+    assert advice is not None, failed.output
+    words = advice[1].split()[1:]
+    repaired = run(*words, *corpus_args(seeds, index))
+    assert repaired.exit_code == 0, repaired.output
+    assert any(p.name.startswith("damaged-") for p in index.iterdir())
+    answered = run("search", RAILWAY_QUESTION, "--json", "-k", "5", *corpus_args(seeds, index))
+    assert answered.exit_code == 0
+    assert len(json.loads(answered.stdout)["results"]) == 5
+    problems = run("verify", "--index", str(index)).output
+    assert "set aside: damaged-" in problems and "problem(s) found" in problems
+
+
+def test_odd_things_in_the_index_folder_are_one_line_errors(index_copy):
+    """What the index folder may hold that was never written there: each is one line and
+    its exit code, never a traceback, and the index is left as it is."""
+    seeds, index = index_copy
+    (index / store.LOCK).unlink(missing_ok=True)
+    (index / store.LOCK).mkdir()  # a folder where the lock file goes
+    result = run("index", "--rebuild", *corpus_args(seeds, index))
+    assert_one_line_error(result, 7, ".lock")
+    assert run("search", "railway", "-k", "1", *corpus_args(seeds, index)).exit_code == 0
+    (index / store.LOCK).rmdir()
+
+    meta = next(index.glob("encoders/*/encoder.json"))
+    kept = meta.read_text(encoding="utf-8")
+    data = json.loads(kept)
+    del data["dimension"]  # an encoder description missing a key
+    meta.write_text(json.dumps(data), encoding="utf-8")
+    assert_one_line_error(run("search", "railway", *corpus_args(seeds, index)), 8, "encoder")
+    meta.write_text(kept, encoding="utf-8")
+
+    shutil.move(index / "encoders", index.parent / "encoders-kept")
+    (index / "encoders").write_text("a file where the encoders folder goes", encoding="utf-8")
+    assert_one_line_error(run("search", "railway", *corpus_args(seeds, index)), 8, "encoder")

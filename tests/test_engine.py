@@ -278,3 +278,27 @@ def test_unreadable_manifest_is_refused_until_an_explicit_rebuild(fake_engine: E
     assert len(kept) == 1 and (kept[0] / store.MANIFEST).read_text() == "{not json"
     assert any("kept as damaged-" in n for n in fake_engine.store.notices)
     assert fake_engine.search("railway").results
+
+
+def test_a_disk_full_to_the_last_byte_fails_at_the_lock_note_in_one_line(
+    fake_engine: Engine, seeds: Path, monkeypatch
+):
+    """With 100 KB free the build fails where it writes its files (exit 7); with none, it
+    fails earlier, writing who holds the lock: the same typed error, the index intact."""
+    fake_engine.refresh()
+    before = fake_engine.store.current()
+    (seeds / "new.txt").write_text("A new document about the railway.\n", encoding="utf-8")
+    real_write_text = Path.write_text
+
+    def full(self: Path, *args, **kwargs):
+        if self.name == store.LOCK_OWNER:
+            raise OSError(28, "No space left on device", str(self))
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(IndexWriteError, match="No space left on device"):
+        fake_engine.refresh()
+    monkeypatch.setattr(Path, "write_text", real_write_text)
+    assert fake_engine.store.current() == before
+    assert fake_engine.store.verify()[0] == []
+    assert fake_engine.refresh() is not None  # space is back: the build goes through

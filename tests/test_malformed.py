@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import os
 import stat
@@ -94,14 +95,14 @@ def malformed(tmp_path: Path, monkeypatch) -> tuple[Path, dict[str, str | None]]
     outside.mkdir()
     root = tmp_path / "corpus"
     expected = make_corpus(root, outside)
-    real_open = Path.open
+    real_open = os.open
 
-    def deny(self: Path, *args, **kwargs):
-        if self.name == "unreadable.txt":  # chmod 000 does not stop root, so deny here
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)
+    def deny(path, flags, *args, **kwargs):
+        if os.path.basename(path) == "unreadable.txt":  # chmod 000 does not stop root
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "open", deny)
+    monkeypatch.setattr(corpus.os, "open", deny)
     return root, expected
 
 
@@ -219,3 +220,142 @@ def test_corpus_decode_never_fails():
     for data in (b"\xff\xfe\x00", b"\xfe\xff\xd8", b"\x00" * 10, b"\xc3\x28 ok", bytes(range(256))):
         text, _warnings = corpus.decode(data, "x.txt")
         assert isinstance(text, str) and "\x00" not in text
+
+
+# -- a file that changes between the scan and the read ------------------------------------
+
+
+def _race(monkeypatch, change) -> None:
+    """Run ``change`` once, after the build's scan has hashed the corpus and just before it
+    reads the first changed document: the deterministic form of a file rewritten or
+    swapped during a build."""
+    real_read = corpus.SourceFile.read
+
+    def change_then_read(self):
+        change()
+        monkeypatch.setattr(corpus.SourceFile, "read", real_read)
+        return real_read(self)
+
+    monkeypatch.setattr(corpus.SourceFile, "read", change_then_read)
+
+
+def test_a_file_rewritten_during_a_build_is_indexed_as_read(seeds: Path, tmp_path, monkeypatch):
+    engine = Engine(seeds, tmp_path / "index", HashingModel())
+    target = seeds / "004_a4e9bfabf5eb1571.txt"
+    # cp over a file truncates it, then writes: the build reads it in between.
+    _race(monkeypatch, lambda: target.write_bytes(b""))
+    engine.refresh()
+    entry = engine.store.read_manifest().sources[target.name]
+    assert entry.chunks == 0 and entry.sha256 == hashlib.sha256(b"").hexdigest()
+    assert any("changed while it was read" in n for n in engine.notices)
+    # The write completes: the manifest's hash is what was indexed, so the change shows.
+    target.write_text("The Aktobe consulate opened its doors.\n", encoding="utf-8")
+    assert engine.status().changes
+    engine.refresh()
+    chunks = engine.store.load("test/hashing", 64).chunks
+    assert [c.text for c in chunks if c.source == target.name] == [
+        "The Aktobe consulate opened its doors."
+    ]
+    assert engine.store.verify()[0] == []
+
+
+def test_a_file_swapped_for_a_link_during_a_build_is_not_read(seeds: Path, tmp_path, monkeypatch):
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:secret line from outside the corpus\n", encoding="utf-8")
+    target = seeds / "004_a4e9bfabf5eb1571.txt"
+
+    def swap() -> None:
+        target.unlink()
+        os.symlink(secret, target)
+
+    engine = Engine(seeds, tmp_path / "index", HashingModel())
+    _race(monkeypatch, swap)
+    engine.refresh()
+    assert target.name not in engine.store.read_manifest().sources
+    assert any(f"skipping {target.name}: it is now a symbolic link" in n for n in engine.notices)
+    chunks = engine.store.load("test/hashing", 64).chunks
+    assert not any("secret" in c.text for c in chunks)
+    # The next scan sees the link for what it is, and skips it.
+    engine.refresh()
+    assert any("a link to a file outside the corpus" in n for n in engine.notices)
+
+
+def test_a_file_replaced_by_another_during_a_build_waits_for_the_next(
+    seeds: Path, tmp_path, monkeypatch
+):
+    target = seeds / "004_a4e9bfabf5eb1571.txt"
+    other = tmp_path / "other.txt"
+    other.write_text("A different file moved into place.\n", encoding="utf-8")
+    engine = Engine(seeds, tmp_path / "index", HashingModel())
+    _race(monkeypatch, lambda: os.replace(other, target))
+    engine.refresh()
+    assert target.name not in engine.store.read_manifest().sources
+    assert any("it was replaced by another file" in n for n in engine.notices)
+    engine.refresh()  # read afresh: now it is the file the scan sees
+    assert engine.store.read_manifest().sources[target.name].chunks == 1
+
+
+# -- names and queries that are not UTF-8 --------------------------------------------------
+
+
+def test_a_name_that_is_not_utf8_is_indexed_and_cited_escaped(tmp_path: Path):
+    corpus_dir = tmp_path / "corpus"
+    (corpus_dir / "d\xe9p\xf4t").mkdir(parents=True)  # a valid non-ASCII folder name
+    raw = os.fsencode(corpus_dir) + b"/caf\xe9.txt"  # Latin-1, as archives from Windows
+    with open(raw, "wb") as handle:
+        handle.write(b"Le caf\xc3\xa9 de Bishkek.\n")
+    with open(os.fsencode(corpus_dir) + b"/d\xc3\xa9p\xc3\xb4t/\xff\xfe.md", "wb") as handle:
+        handle.write(b"A note in a folder.\n")
+    engine = Engine(corpus_dir, tmp_path / "index", HashingModel())
+    engine.refresh()
+    sources = engine.store.read_manifest().sources
+    assert set(sources) == {"caf\\xe9.txt", "d\xe9p\xf4t/\\xff\\xfe.md"}
+    assert [n for n in engine.notices if "not valid UTF-8" in n] == [
+        "caf\\xe9.txt: the file name is not valid UTF-8; cited as shown here",
+        "d\xe9p\xf4t/\\xff\\xfe.md: the file name is not valid UTF-8; cited as shown here",
+    ]
+    hits = engine.search("Bishkek", 1, mode="lexical").results
+    assert hits[0].source == "caf\\xe9.txt" and hits[0].text == "Le caf\xe9 de Bishkek."
+    assert engine.store.verify()[0] == []
+
+
+@pytest.mark.parametrize("locale", ["C", "C.UTF-8"])
+def test_cli_with_names_and_queries_that_are_not_utf8(tmp_path: Path, locale: str):
+    """Through the real command line, in the C locale too: the file is found and cited,
+    and a query holding bytes that are not UTF-8 is searched with them replaced."""
+    corpus_dir = tmp_path / "corpus"
+    corpus_dir.mkdir()
+    with open(os.fsencode(corpus_dir) + b"/caf\xe9.txt", "wb") as handle:
+        handle.write(b"The Bishkek cafe reopened after the talks.\n")
+    env = dict(os.environ, LC_ALL=locale, HF_HUB_OFFLINE="1")
+    where = [b"--seeds", os.fsencode(corpus_dir), b"--index", os.fsencode(tmp_path / "index")]
+    for query in (b"Bishkek cafe", b"caf\xe9 in Bishkek"):
+        run = subprocess.run(
+            [sys.executable, b"-m", b"diplosearch", b"search", query, b"--json", *where],
+            capture_output=True, env=env, cwd=tmp_path, timeout=600,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr.decode(errors="replace")
+        assert b"Traceback" not in run.stderr
+        found = json.loads(run.stdout)
+        assert found["results"][0]["source"] == "caf\\xe9.txt"
+        assert "\ufffd" in found["query"] or query == b"Bishkek cafe"
+
+
+def test_a_corpus_nested_deeper_than_python_recursion(tmp_path: Path):
+    corpus_dir = tmp_path / "corpus"
+    folder = corpus_dir
+    for _ in range(1100):  # sys.getrecursionlimit() is 1000
+        folder = folder / "d"
+        folder.mkdir(parents=True)
+    (folder / "deep.txt").write_text("A document at the bottom of the tree.\n", encoding="utf-8")
+    (corpus_dir / "top.txt").write_text("A document at the top.\n", encoding="utf-8")
+    try:
+        engine = Engine(corpus_dir, tmp_path / "index", HashingModel())
+        engine.refresh()
+        sources = list(engine.store.read_manifest().sources)
+        assert sources == sorted(["d/" * 1100 + "deep.txt", "top.txt"])
+    finally:  # bottom up, in a loop: shutil.rmtree (pytest's clean-up) recurses per level
+        (folder / "deep.txt").unlink()
+        while folder != corpus_dir:
+            folder.rmdir()
+            folder = folder.parent

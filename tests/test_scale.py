@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from diplosearch import ann, store
+from diplosearch import ann, corpus, store
 from diplosearch.cli import cli
 from diplosearch.encoder import span_vectors
 from diplosearch.engine import Engine
@@ -89,14 +89,14 @@ def test_hnsw_parameters_keep_recall_against_exact_search(real_index):
 def count_reads(monkeypatch) -> list[str]:
     """Documents the corpus scan opens (it reads a file only to hash it)."""
     opened: list[str] = []
-    real = Path.open
+    real = corpus.open_regular
 
-    def counting(self: Path, *args, **kwargs):
-        if self.suffix == ".txt":
-            opened.append(self.name)
-        return real(self, *args, **kwargs)
+    def counting(location: str, *args, **kwargs):
+        if location.endswith(".txt"):
+            opened.append(Path(location).name)
+        return real(location, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "open", counting)
+    monkeypatch.setattr(corpus, "open_regular", counting)
     return opened
 
 
