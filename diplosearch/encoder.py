@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from diplosearch.errors import ModelError
+from diplosearch.folders import staging_folder
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -47,7 +47,7 @@ def export(transformer: Any, tokenizer_json: Path, target: Path, meta: dict[str,
             ).last_hidden_state
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    tmp = staging_folder(f".{target.name}-", target.parent)
     try:
         example = torch.ones((2, 8), dtype=torch.long)
         axes = {0: "batch", 1: "sequence"}

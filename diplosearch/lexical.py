@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from diplosearch.acronyms import acronyms, join_dotted
+from diplosearch.folders import follow_umask
 
 #: Field names of the Tantivy schema: the passage's words (stemmed, with positions for
 #: phrases), its context (the document's title and the heading it sits under), its
@@ -148,6 +149,7 @@ def write(folder: Path, texts: Sequence[str], contexts: Sequence[str]) -> None:
         raise OSError(f"lexical index {folder}: {exc}") from exc
     for name in LOCK_FILES:
         (folder / name).unlink(missing_ok=True)
+    follow_umask(folder)
 
 
 #: BM25 weight of a match in the context (title, heading) next to one in the passage:

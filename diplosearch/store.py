@@ -44,7 +44,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -63,6 +62,7 @@ from diplosearch.errors import (
     IndexMissingError,
     IndexWriteError,
 )
+from diplosearch.folders import staging_folder
 from diplosearch.lexical import LOCK_FILES
 from diplosearch.records import (
     CHUNKS,
@@ -659,7 +659,7 @@ class IndexStore:
         previous = self._last_good()
         existing = [_number(n) for n in self._names()]
         name = f"gen-{max(existing, default=0) + 1:06d}"
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=self.root))
+        tmp = staging_folder(f".tmp-{name}-", self.root)
         try:
             index = ann.build(manifest.index_type, vectors, manifest.dimension)
             _write_file(tmp / VECTORS, faiss.serialize_index(index).tobytes())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import faiss
@@ -302,3 +303,20 @@ def test_a_disk_full_to_the_last_byte_fails_at_the_lock_note_in_one_line(
     assert fake_engine.store.current() == before
     assert fake_engine.store.verify()[0] == []
     assert fake_engine.refresh() is not None  # space is back: the build goes through
+
+
+def test_index_folders_follow_the_umask(fake_engine: Engine, tmp_path: Path):
+    """A generation is renamed into place from a temporary folder, which Python creates
+    0700: another user of a shared index could not read it, and would call it damaged."""
+    from diplosearch.folders import staging_folder
+
+    old = os.umask(0o002)  # a team's shared folder: group-writable
+    try:
+        fake_engine.refresh()
+        staged = staging_folder(".x-", tmp_path)
+    finally:
+        os.umask(old)
+    generation = fake_engine.store.root / fake_engine.store.current()
+    assert generation.stat().st_mode & 0o777 == 0o775
+    assert staged.stat().st_mode & 0o777 == 0o775
+    assert all(path.stat().st_mode & 0o777 in (0o664, 0o775) for path in generation.rglob("*"))
