@@ -24,6 +24,10 @@ CREATE TABLE IF NOT EXISTS embeddings (
 """
 
 
+#: How far from length 1 a cached vector may be (bfloat16 builds round to about 1e-3).
+UNIT_TOLERANCE = 1e-2
+
+
 def text_key(text: str) -> str:
     """Key of a text in the cache: the same text is never embedded twice by one model."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -50,7 +54,9 @@ class EmbeddingCache:
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """Cached rows (one or more vectors per text) for those of ``hashes`` that have
-        them; a blob that is not whole vectors is a miss."""
+        them; a blob that is not whole vectors, or not finite unit vectors (every vector
+        stored is normalised), is a miss: the text is embedded again, never indexed with
+        a damaged vector."""
         found: dict[str, np.ndarray] = {}
         wanted = list(dict.fromkeys(hashes))
         size = self.dimension * 4
@@ -63,8 +69,12 @@ class EmbeddingCache:
                 [self.model_key, *batch],
             )
             for key, blob in rows:
-                if blob and len(blob) % size == 0:
-                    found[key] = np.frombuffer(blob, dtype=np.float32).reshape(-1, self.dimension)
+                if not blob or len(blob) % size:
+                    continue
+                vectors = np.frombuffer(blob, dtype=np.float32).reshape(-1, self.dimension)
+                norms = np.linalg.norm(vectors, axis=1)
+                if np.isfinite(vectors).all() and np.all(np.abs(norms - 1.0) < UNIT_TOLERANCE):
+                    found[key] = vectors
         return found
 
     def put_many(self, items: Iterable[tuple[str, np.ndarray]]) -> None:

@@ -320,3 +320,27 @@ def test_index_folders_follow_the_umask(fake_engine: Engine, tmp_path: Path):
     assert generation.stat().st_mode & 0o777 == 0o775
     assert staged.stat().st_mode & 0o777 == 0o775
     assert all(path.stat().st_mode & 0o777 in (0o664, 0o775) for path in generation.rglob("*"))
+
+
+def test_damaged_vectors_in_the_cache_are_a_miss_not_an_index(fake_engine: Engine):
+    """NaN or non-unit vectors in the embedding cache: a rebuild embeds those texts again
+    instead of committing the damage (before, --rebuild committed NaN vectors, exit 0)."""
+    import sqlite3
+
+    fake_engine.refresh()
+    with sqlite3.connect(fake_engine.store.cache_path) as db:
+        rows = db.execute("SELECT model, text_sha256, vector FROM embeddings").fetchall()
+        for i, (model, key, blob) in enumerate(rows[:20]):
+            vectors = np.frombuffer(blob, dtype=np.float32).copy()
+            vectors[:] = np.nan if i % 2 else 3.0
+            db.execute(
+                "UPDATE embeddings SET vector = ? WHERE model = ? AND text_sha256 = ?",
+                (vectors.tobytes(), model, key),
+            )
+    report = fake_engine.refresh(rebuild=True)
+    assert report is not None and report.embedded >= 20
+    loaded = fake_engine.store.load("test/hashing", 64)
+    stored = loaded.faiss_index.reconstruct_n(0, loaded.faiss_index.ntotal)
+    assert np.isfinite(stored).all()
+    assert np.allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-3)
+    assert fake_engine.store.verify()[0] == []
