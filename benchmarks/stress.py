@@ -95,7 +95,8 @@ def full_disk(work: Path) -> None:
         print(f"| real full disk (3 MB tmpfs) | {outcome[:90]}… | previous answers identical: "
               f"{before == after} | verify: {problems if problems else 'ok'} |")  # fmt: skip
     finally:
-        subprocess.run(["umount", str(mount)], check=False)
+        # Lazily: the engine above still maps the index's files until it is collected.
+        subprocess.run(["umount", "--lazy", str(mount)], check=False)
 
 
 KILL_SCRIPT = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ _index_option = click.option(
     envvar="DIPLOSEARCH_INDEX",
     default="index",
     show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False, readable=False, path_type=Path),
     help="Index folder (env DIPLOSEARCH_INDEX).",
 )
 
@@ -74,7 +75,7 @@ def _corpus_options(command: Any) -> Any:
         show_default=True,
         # Not checked here: a missing or unreadable folder, or a file, is the library's
         # CorpusError (exit 3, one line), not a usage error.
-        type=click.Path(path_type=Path),
+        type=click.Path(readable=False, path_type=Path),
         help="Corpus folder of .txt/.md documents (env DIPLOSEARCH_SEEDS).",
     )(command)
 
@@ -241,12 +242,22 @@ def search(
     help="Embed on a Ray cluster (pip install 'diplosearch[ray]'): ADDRESS of its head "
     "(e.g. ray://head:10001 or auto), or none for a local Ray or $RAY_ADDRESS.",
 )
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=600,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for another process writing the index (searches that find "
+    "the corpus changed stop writing while this waits); 0 stops at once.",
+)
 @_corpus_options
 def index(
     rebuild: bool,
     index_type: str | None,
     backend: str,
     ray_address: str | None,
+    wait: float,
     seeds: Path,
     index_dir: Path,
 ) -> None:
@@ -255,7 +266,8 @@ def index(
     Only changed files are re-chunked and only chunk texts never embedded before are
     embedded; every file of the live index is checked, and a damaged one is rebuilt (the
     damaged files are set aside, not deleted). The new index replaces the old one
-    atomically; if another process is writing the index, this says who and stops.
+    atomically. If another process is writing the index, this says who and waits for it
+    (up to --wait seconds); searches meanwhile answer from the index as it is.
     """
     from diplosearch.models import MiniLM
 
@@ -265,15 +277,28 @@ def index(
 
         model = RayModel(model, ray_address or None)
     engine = Engine(seeds, index_dir, model)
+
+    since: list[float] = []
+
+    def waiting(owner: str) -> None:
+        since.append(time.monotonic())
+        click.echo(render.printable(f"waiting for {owner} to finish writing the index"), err=True)
+
     report = _run_with_progress(
         lambda bar: engine.refresh(
-            rebuild=rebuild, heal=True, wait=0, progress=bar, index_type=index_type
+            rebuild=rebuild,
+            heal=True,
+            wait=wait,
+            progress=bar,
+            index_type=index_type,
+            waiting=waiting,
         )
     )
     for notice in engine.notices:
         _warn(notice)
     if report is None:
-        click.echo("index is up to date", err=True)
+        waited = f" (waited {time.monotonic() - since[0]:.1f} s for the lock)" if since else ""
+        click.echo(f"index is up to date{waited}", err=True)
     else:
         click.echo(render.refresh(report), err=True)
 
@@ -285,9 +310,10 @@ def verify(as_json: bool, index_dir: Path) -> None:
     """Check the index's integrity, like Lucene's CheckIndex.
 
     Checks the pointer, the checksum and size of every file of the live and previous
-    generations, the counts (vectors, chunk rows, BM25 rows, sentence vectors), that vectors
-    are finite and unit length. Notes folders left by interrupted builds (the next build
-    removes them) and lists damaged generations set aside. Exits 5 if anything is damaged.
+    generations and of their query encoder, the counts (vectors, chunk rows, BM25 rows,
+    sentence vectors), that vectors are finite and unit length. Notes folders left by
+    interrupted builds (the next build removes them) and lists damaged generations set
+    aside. Exits 5 if anything is damaged.
     """
     from diplosearch.store import IndexStore
 

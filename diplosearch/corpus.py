@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import functools
 import hashlib
 import itertools
 import os
@@ -65,10 +66,6 @@ class SourceFile(NamedTuple):
     #: The file's inode when the scan saw it: reading checks it is still that file.
     inode: int | None = None
 
-    @property
-    def path(self) -> Path:
-        return Path(self.location)
-
     def read(self) -> tuple[str, list[str], SourceFile]:
         """The document's text, warnings about its encoding, and the source as read.
 
@@ -92,7 +89,7 @@ class SourceFile(NamedTuple):
         return (
             text,
             [*warnings, f"{self.relpath} changed while it was read; indexed as read"],
-            (changed),
+            changed,
         )
 
 
@@ -101,10 +98,11 @@ class SourceChanged(CorpusError):
     between the scan and the read: skipped now, seen afresh by the next scan."""
 
 
-def open_regular(location: str, inode: int | None = None) -> BinaryIO:
-    """The regular file at ``location``, open for reading: opened without following a
-    link at its last step and without blocking (a FIFO put in its place opens, and is
-    refused), and, if ``inode`` is given, only if it is still that file."""
+def open_regular(location: str, inode: int | None = None) -> tuple[BinaryIO, os.stat_result]:
+    """The regular file at ``location``, open for reading, and its ``fstat``: opened
+    without following a link at its last step and without blocking (a FIFO put in its
+    place opens, and is refused), and, if ``inode`` is given, only if it is still that
+    file."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(location, flags)
@@ -120,12 +118,13 @@ def open_regular(location: str, inode: int | None = None) -> BinaryIO:
             "it was replaced by another file" if stat.S_ISREG(info.st_mode)
             else "it is no longer a regular file"
         )  # fmt: skip
-    return handle
+    return handle, info
 
 
 def read_regular(location: str, inode: int | None = None) -> bytes:
     """All the bytes of :func:`open_regular`'s file."""
-    with open_regular(location, inode) as handle:
+    handle, _ = open_regular(location, inode)
+    with handle:
         return handle.read()
 
 
@@ -134,6 +133,13 @@ class Scan:
     sources: dict[str, SourceFile] = field(default_factory=dict)
     #: One line per thing skipped, for the user.
     warnings: list[str] = field(default_factory=list)
+    #: Files skipped for what their bytes are (binary), by stat stamp and reason: the
+    #: next scan skips an unchanged one with one stat, without opening it.
+    skipped: dict[str, Skipped] = field(default_factory=dict)
+
+
+#: A skipped file's stat stamp (size, mtime, ctime, inode) and why it was skipped.
+Skipped = tuple[int, int, int, int, str]
 
 
 def _encoding(data: bytes) -> str | None:
@@ -285,6 +291,8 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_r
         )
 
 
+#: Why a binary file is skipped.
+BINARY = "a binary file"
 #: A file modified this close to its hashing may change again within one timestamp tick.
 _RACY_NS = 2_000_000_000
 
@@ -295,16 +303,26 @@ def stat_stamp(info: os.stat_result) -> tuple[int, int, int, int]:
     return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
 
-def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
+def scan(
+    root: Path,
+    known: Mapping[str, KnownFile] | None = None,
+    skipped: Mapping[str, Skipped] | None = None,
+) -> Scan:
     """Fingerprint every document under ``root``; the hashes are what stale detection
     compares. A file whose stat stamp equals its ``known`` one keeps its known
-    hash without being read, so a query over a large unchanged corpus costs stats only."""
-    if not root.exists():
-        raise CorpusError(f"corpus folder not found: {root}")
-    if not root.is_dir():
-        raise CorpusError(f"corpus path is not a folder: {root}")
+    hash without being read, so a query over a large unchanged corpus costs stats only;
+    one whose stamp equals its ``skipped`` one is skipped again, unread (a 3 GB binary
+    file named ``.txt`` costs one stat)."""
+    try:
+        if not stat.S_ISDIR(os.stat(root).st_mode):
+            raise CorpusError(f"corpus path is not a folder: {root}")
+    except FileNotFoundError as exc:
+        raise CorpusError(f"corpus folder not found: {root}") from exc
+    except OSError as exc:
+        raise CorpusError(f"cannot read the corpus folder {root}: {exc.strerror}") from exc
     result = Scan()
     known = known or {}
+    skipped = skipped or {}
     sources = result.sources
     for relpath, location, info in _walk(root, result.warnings):
         entry = known.get(relpath)
@@ -315,17 +333,25 @@ def scan(root: Path, known: Mapping[str, KnownFile] | None = None) -> Scan:
                     relpath, location, entry.sha256, stamp[0], stamp, info.st_ino
                 )
                 continue
+        passed = skipped.get(relpath)
+        if passed is not None and passed[:4] == stat_stamp(info):
+            result.warnings.append(f"skipping {relpath}: {passed[4]}")
+            result.skipped[relpath] = passed
+            continue
         started = time.time_ns()
         digest = hashlib.sha256()
         size = 0
         try:
-            with open_regular(location) as handle:
-                info = os.fstat(handle.fileno())
+            handle, info = open_regular(location)
+            with handle:
                 first = handle.read(1 << 20)
                 if looks_binary(first[:_SNIFF]):  # before hashing a large binary file
-                    result.warnings.append(f"skipping {relpath}: a binary file")
+                    result.warnings.append(f"skipping {relpath}: {BINARY}")
+                    if max(info.st_mtime_ns, info.st_ctime_ns) < started - _RACY_NS:
+                        result.skipped[relpath] = (*stat_stamp(info), BINARY)
                     continue
-                for block in itertools.chain((first,), iter(lambda: handle.read(1 << 20), b"")):
+                rest = iter(functools.partial(handle.read, 1 << 20), b"")
+                for block in itertools.chain((first,), rest):
                     digest.update(block)
                     size += len(block)
         except SourceChanged as exc:

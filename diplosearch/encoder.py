@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from diplosearch.errors import ModelError
-from diplosearch.folders import staging_folder
+from diplosearch.store.folders import staging_folder
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -82,8 +83,7 @@ def export(transformer: Any, tokenizer_json: Path, target: Path, meta: dict[str,
 def _optimize(model: Path) -> None:
     """Apply onnxruntime's graph optimisations once, offline, and keep the result: a query
     process then loads the graph as is, which halves the encoder's start-up time."""
-    import onnxruntime
-
+    onnxruntime = _onnxruntime()
     optimized = model.with_suffix(".optimized")
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
@@ -91,6 +91,32 @@ def _optimize(model: Path) -> None:
     options.optimized_model_filepath = str(optimized)
     onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     optimized.replace(model)
+
+
+def _onnxruntime() -> Any:
+    """onnxruntime, its own logger quiet. Its import writes a warning straight to file
+    descriptor 2 when it cannot save a telemetry identifier (a user without a writable
+    home, such as a service account reading a shared index), outside our one-line
+    messages: the import runs with that descriptor pointed at /dev/null."""
+    if "onnxruntime" not in sys.modules:
+        saved = None
+        try:
+            saved = os.dup(2)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 2)
+            os.close(null)
+        except OSError:
+            pass
+        try:
+            import onnxruntime
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(3)
+    return onnxruntime
 
 
 class QueryEncoder:
@@ -104,8 +130,9 @@ class QueryEncoder:
     def __init__(self, folder: Path, *, for_batches: bool = False, resident: bool = False) -> None:
         try:
             meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-            import onnxruntime
             from tokenizers import Tokenizer
+
+            onnxruntime = _onnxruntime()
 
             self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
             options = onnxruntime.SessionOptions()

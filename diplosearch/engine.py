@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from diplosearch import corpus, ranking
-from diplosearch.cache import EmbeddingCache, text_key
 from diplosearch.chunks import CHUNKER_VERSION, Chunk, Document
 from diplosearch.errors import (
+    AccessError,
     CorpusError,
     IndexCorruptError,
     IndexLockedError,
@@ -36,9 +37,10 @@ from diplosearch.highlight import best_sentence
 from diplosearch.lexical import ParsedQuery, parse_query
 from diplosearch.models import EmbeddingModel, Progress
 from diplosearch.query import clean, focus
-from diplosearch.records import Manifest, SourceEntry
 from diplosearch.results import Changes, Citation, RefreshReport, SearchResponse, SearchResult
 from diplosearch.store import IndexStore, LoadedIndex
+from diplosearch.store.cache import EmbeddingCache, text_key
+from diplosearch.store.records import FileEntry, Manifest, SourceEntry
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class Engine:
         self.store = IndexStore(index)
         self._model = model
         self._notices: list[str] = []
+        #: What the last scan skipped for its bytes (see corpus.scan), kept between scans.
+        self._skipped: dict[str, corpus.Skipped] | None = None
 
     @property
     def model(self) -> EmbeddingModel:
@@ -114,7 +118,11 @@ class Engine:
             known: dict[str, SourceEntry] = self.store.read_manifest().sources
         except (IndexMissingError, IndexMismatchError, IndexCorruptError):
             known = {}
-        found = corpus.scan(self.seeds, known)
+        stored = self.store.read_skipped()
+        found = corpus.scan(self.seeds, known, stored if self._skipped is None else self._skipped)
+        if found.skipped != stored:
+            self.store.save_skipped(found.skipped)
+        self._skipped = found.skipped
         self._notices.extend(found.warnings)
         if not found.sources:
             raise CorpusError(f"no .txt or .md documents in {self.seeds}")
@@ -129,7 +137,10 @@ class Engine:
         except IndexMismatchError as exc:
             return Status(manifest=None, changes=None, problem=str(exc))
         changes = Changes.between(manifest.sources, sources)
-        return Status(manifest=manifest, changes=changes, problem=self._incompatibility(manifest))
+        problem = self._incompatibility(manifest)
+        if problem is None and (damage := self.store.encoder_damage(manifest)) is not None:
+            problem = str(damage)
+        return Status(manifest=manifest, changes=changes, problem=problem)
 
     def status(self) -> Status:
         sources = self._scan()
@@ -156,6 +167,7 @@ class Engine:
         wait: float = 600,
         progress: Progress | None = None,
         index_type: str | None = None,
+        waiting: Callable[[str], None] | None = None,
     ) -> RefreshReport | None:
         """Bring the index in step with the corpus; ``None`` if it already was.
 
@@ -164,7 +176,9 @@ class Engine:
         ``rebuild`` re-chunks every document (vectors still come from the cache); ``heal``
         also checks every file of the live generation and rebuilds if one is damaged (the
         damaged generation is set aside, not deleted). ``wait`` is how long to wait for
-        another writer before :class:`IndexLockedError`.
+        another writer before :class:`IndexLockedError`; while a refresh waits, searches
+        do not take the lock (see IndexStore.writer_lock), and ``waiting`` is told who
+        holds it. The report says how long it waited.
         """
         if (
             not rebuild
@@ -173,34 +187,44 @@ class Engine:
             and self._needs_refresh(self._scan()) is None
         ):
             return None
-        with self.store.writer_lock(timeout=wait):
-            if heal:
-                try:
+        with self.store.writer_lock(timeout=wait, waiting=waiting) as waited:
+            try:
+                report = self._refresh_locked(rebuild, heal, progress, index_type)
+            except (OSError, sqlite3.Error) as exc:  # the cache, the encoder, the folder
+                raise IndexWriteError.during_build(self.store.root, exc) from exc
+        return replace(report, waited=waited) if report is not None else None
+
+    def _refresh_locked(
+        self, rebuild: bool, heal: bool, progress: Progress | None, index_type: str | None
+    ) -> RefreshReport | None:
+        """:meth:`refresh`'s work, with the writer lock held."""
+        if heal:
+            try:
+                self.store.pointer()
+            except IndexCorruptError:
+                try:  # read again: a read that failed once (an I/O error) is not damage
                     self.store.pointer()
                 except IndexCorruptError as exc:
                     self._notices.append(self.store.repair_pointer(exc))
-            sources = self._scan()  # again: the corpus may have moved while we waited
-            try:
-                reason = "rebuild requested" if rebuild else self._needs_refresh(sources)
-            except IndexCorruptError as exc:
-                if not heal:
-                    raise
-                reason = str(exc)  # no generation is readable: they are set aside below
-            live_request = self._index_request()
-            request = index_type or live_request
-            if reason is None and request != live_request:
-                reason = f"index type {request} requested"
-            damage = self.store.live_is_damaged() if heal and reason is None else None
-            if damage is not None:
-                reason = f"the live generation is damaged ({damage})"
-            if reason is None:
-                return None
-            try:
-                return self._build(
-                    sources, reason, reuse=not rebuild, progress=progress, request=request
-                )
-            except (OSError, sqlite3.Error) as exc:  # the cache or the encoder export
-                raise IndexWriteError.during_build(self.store.root, exc) from exc
+        sources = self._scan()  # again: the corpus may have moved while we waited
+        try:
+            reason = "rebuild requested" if rebuild else self._needs_refresh(sources)
+        except IndexCorruptError as exc:
+            if not heal:
+                raise
+            reason = str(exc)  # no generation is readable: they are set aside below
+        live_request = self._index_request()
+        request = index_type or live_request
+        if reason is None and request != live_request:
+            reason = f"index type {request} requested"
+        damage = self.store.live_is_damaged() if heal and reason is None else None
+        if damage is not None:
+            reason = f"the live generation is damaged ({damage})"
+        if reason is None:
+            return None
+        return self._build(
+            sources, reason, reuse=not rebuild, progress=progress, request=request, full=heal
+        )
 
     def _index_request(self) -> str:
         """The index type the live generation was asked to be (``auto`` if none)."""
@@ -222,6 +246,23 @@ class Engine:
         except (IndexMissingError, IndexMismatchError, IndexCorruptError):
             return None
 
+    def _export_encoder(self, key: str, *, full: bool) -> dict[str, FileEntry]:
+        """Make sure the query encoder ``key`` is whole (one the live manifest lists and
+        that fails its checksums is removed and exported again) and return its files for
+        the new manifest. ``full`` hashes every file, not only those whose stat changed."""
+        folder = self.store.encoder_dir(key)
+        try:
+            recorded: Manifest | None = self.store.read_manifest()
+        except (IndexMissingError, IndexMismatchError, IndexCorruptError):
+            recorded = None
+        if recorded is not None and recorded.encoder == key and folder.exists():
+            damage = self.store.encoder_damage(recorded, full=full)
+            if damage is not None:
+                self.store.discard_encoder(key)
+                self._notices.append(f"{damage}; it is exported again")
+        self.model.ensure_query_encoder(folder)
+        return self.store.encoder_files(key)
+
     def _build(
         self,
         sources: dict[str, corpus.SourceFile],
@@ -230,6 +271,7 @@ class Engine:
         reuse: bool,
         progress: Progress | None,
         request: str = "auto",
+        full: bool = False,
     ) -> RefreshReport:
         from diplosearch import acronyms, ann, speakers
         from diplosearch.chunker import parse_document
@@ -274,7 +316,7 @@ class Engine:
 
         key = encoder_key(model)
         encoder_dir = self.store.encoder_dir(key)
-        model.ensure_query_encoder(encoder_dir)
+        encoder_files = self._export_encoder(key, full=full)
         hashes = [text_key(c.text) for c in chunks]
         spans = [c.vector_spans for c in chunks]
         cache_key = f"{key}+{CACHE_LAYOUT}"
@@ -296,6 +338,7 @@ class Engine:
                 )
                 cache.put_many(zip(todo, fresh, strict=True))
                 rows.update(zip(todo, fresh, strict=True))
+            self._notices.extend(cache.notices)
         empty = np.zeros((0, model.dimension), np.float32)
         matrix = np.stack([rows[h][0] for h in hashes]) if hashes else empty
         parts = [rows[h][1:] for h in hashes if len(rows[h]) > 1]
@@ -324,6 +367,7 @@ class Engine:
             index_type=ann.resolve(request, len(chunks)),
             index_request=request,
             acronyms=acronyms.definitions(c.text for c in chunks),
+            encoder_files=encoder_files,
         )
         generation = self.store.write(manifest, chunks, matrix, sentence_matrix)
         return RefreshReport(
@@ -387,7 +431,11 @@ class Engine:
                 try:
                     # Never queue behind a long rebuild: answer from the live generation.
                     refreshed = self.refresh(progress=progress, wait=0)
-                except IndexLockedError as exc:
+                except (IndexLockedError, AccessError) as exc:
+                    # A stale index this user may not write (a team's shared index):
+                    # the answer from the live generation, with a word about why.
+                    if isinstance(exc, AccessError) and self.store.current() is None:
+                        raise
                     warnings.append(f"{exc}; answering from the index as it is")
             # After a rebuild, what was opened ahead is the old generation: open again.
             opened = ahead.result() if ahead is not None and refreshed is None else None
@@ -424,6 +472,9 @@ class Engine:
         model = self.model
         loaded = self.store.load(model.name, model.dimension)
         encoder_dir = self.store.encoder_dir(loaded.manifest.encoder)
+        damage = self.store.encoder_damage(loaded.manifest)
+        if damage is not None:
+            raise damage
         try:
             model.ensure_query_encoder(encoder_dir)
         except OSError as exc:  # e.g. a file where the encoders folder goes

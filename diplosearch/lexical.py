@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from diplosearch.acronyms import acronyms, join_dotted
-from diplosearch.folders import follow_umask
 
 #: Field names of the Tantivy schema: the passage's words (stemmed, with positions for
 #: phrases), its context (the document's title and the heading it sits under), its
@@ -128,6 +130,8 @@ def write(folder: Path, texts: Sequence[str], contexts: Sequence[str]) -> None:
     Any failure (a full disk) raises :class:`OSError`; Tantivy reports it as ValueError."""
     import tantivy
 
+    from diplosearch.store.folders import follow_umask
+
     folder.mkdir()
     try:
         index = tantivy.Index(_schema(), path=str(folder))
@@ -170,6 +174,28 @@ def idf(documents: int, frequency: int) -> float:
     return math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
 
 
+def _reading_view(folder: Path) -> Path:
+    """A private folder of links to ``folder``'s files, to open instead of ``folder``.
+
+    Tantivy's reader creates and locks ``.tantivy-meta.lock`` in the folder it opens and
+    has no read-only mode, so a shared index (another user's, a read-only mount) could not
+    be searched. Opening the links instead, searching never writes in the index; the
+    index's files are memory-mapped through them. ``folder`` itself if no private folder
+    can be made."""
+    try:
+        view = Path(tempfile.mkdtemp(prefix="diplosearch-bm25-"))
+    except OSError:
+        return folder
+    try:
+        for entry in os.scandir(folder):
+            if entry.name not in LOCK_FILES:
+                os.symlink(os.path.abspath(entry.path), view / entry.name)
+    except OSError:
+        shutil.rmtree(view, ignore_errors=True)
+        return folder
+    return view
+
+
 class LexicalIndex:
     def __init__(self, folder: Path, definitions: Mapping[str, str] | None = None) -> None:
         """Open for reading; raises :class:`OSError` if ``folder`` is not a readable index
@@ -179,12 +205,18 @@ class LexicalIndex:
 
         if not (folder / "meta.json").is_file():
             raise FileNotFoundError(folder / "meta.json")
+        view = _reading_view(folder)
         try:
-            self._index = tantivy.Index.open(str(folder))
+            self._index = tantivy.Index.open(str(view))
+            # A generation never changes: no watcher thread polling meta.json.
+            self._index.config_reader(reload_policy="Manual")
             _register(self._index)
             self._searcher = self._index.searcher()
         except ValueError as exc:
             raise OSError(str(exc)) from exc
+        finally:
+            if view != folder:  # the open files stay mapped; the links are not needed
+                shutil.rmtree(view, ignore_errors=True)
         self._tantivy = tantivy
         self.definitions = dict(definitions or {})
         self._long_forms = {

@@ -159,6 +159,7 @@ def refresh(report: RefreshReport) -> str:
         f"{report.documents} documents, {report.chunks} chunks, "
         f"{report.embedded} embedded, {report.chunks - report.embedded} reused"
         + (f"; {report.embedded_sentences} sentence vectors" if report.embedded_sentences else "")
+        + (f"; waited {report.waited:.1f} s for the lock" if report.waited >= 0.05 else "")
     )
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from diplosearch.corpus import SourceFile
-    from diplosearch.records import SourceEntry
+    from diplosearch.store.records import SourceEntry
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class RefreshReport:
     embedded: int
     #: Sentences of multi-sentence chunks embedded for highlighting, likewise.
     embedded_sentences: int = 0
+    #: Seconds spent waiting for another writer before building.
+    waited: float = 0.0
 
 
 @dataclass(frozen=True)

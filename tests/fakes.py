@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
 import numpy as np
+
+from diplosearch.errors import ModelError
 
 
 class HashingModel:
@@ -50,9 +53,19 @@ class HashingModel:
         self.warmed_up += 1
 
     def ensure_query_encoder(self, folder: Path) -> None:
+        """As the real model: exported once, whole (a reader never sees it half written)."""
+        if (folder / "encoder.json").exists():
+            return
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "encoder.json").write_text("{}")
+        staged = folder / f".encoder.json.{os.getpid()}.tmp"
+        staged.write_text("{}")
+        os.replace(staged, folder / "encoder.json")
 
     def embed_query(self, text: str, folder: Path) -> np.ndarray:
-        assert (folder / "encoder.json").exists()
+        """Needs the encoder folder, as the real model does; a failure to read it is a
+        ModelError, as there."""
+        try:
+            (folder / "encoder.json").read_text()
+        except OSError as exc:
+            raise ModelError(f"cannot load the query encoder in {folder}: {exc!r}") from exc
         return self._vector(text)

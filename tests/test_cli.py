@@ -6,6 +6,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -212,7 +214,7 @@ def test_second_index_command_names_the_lock_holder(real_index):
 
     seeds, index = real_index
     with IndexStore(index).writer_lock():
-        result = run("index", *corpus_args(seeds, index))
+        result = run("index", "--wait", "0", *corpus_args(seeds, index))
     assert_one_line_error(result, 9, f"is being written by process {os.getpid()} on ")
     assert run("index", *corpus_args(seeds, index)).exit_code == 0  # free once released
 
@@ -277,9 +279,84 @@ def test_odd_things_in_the_index_folder_are_one_line_errors(index_copy):
     data = json.loads(kept)
     del data["dimension"]  # an encoder description missing a key
     meta.write_text(json.dumps(data), encoding="utf-8")
-    assert_one_line_error(run("search", "railway", *corpus_args(seeds, index)), 8, "encoder")
-    meta.write_text(kept, encoding="utf-8")
+    args = ("railway", *corpus_args(seeds, index))
+    assert_one_line_error(run("search", "--no-refresh", *args), 5, "encoder")
+    repaired = run("search", *args)  # the manifest lists the encoder's files: re-exported
+    assert repaired.exit_code == 0 and "query encoder is damaged" in repaired.output
+    assert meta.read_text(encoding="utf-8") == kept
 
     shutil.move(index / "encoders", index.parent / "encoders-kept")
     (index / "encoders").write_text("a file where the encoders folder goes", encoding="utf-8")
-    assert_one_line_error(run("search", "railway", *corpus_args(seeds, index)), 8, "encoder")
+    assert_one_line_error(run("search", "--no-refresh", *args), 5, "encoder")
+    assert_one_line_error(run("search", *args), 7, "encoders")
+
+
+def _as_another_user(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user who may read everything and write nothing of ours: as root,
+    the user nobody keeping only CAP_DAC_READ_SEARCH (reading past permissions, so the
+    interpreter and the test's folders stay readable); as anyone else, that user, the
+    index having been made read-only."""
+    command = [sys.executable, "-m", "diplosearch", *args]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail("setpriv (util-linux) is needed to run as another user")
+            pytest.skip("setpriv (util-linux) is needed to run as another user")
+        command = [
+            setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", *command,
+        ]  # fmt: skip
+    env = {**os.environ, "HOME": "/nonexistent", "PYTHONPATH": str(REPO)}
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd="/", timeout=300)
+
+
+def _tree(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+    }
+
+
+def test_a_read_only_index_is_searched_by_another_user(index_copy, tmp_path: Path):
+    """A team's shared index, read-only to this user (before: Tantivy's reader wanted to
+    create a lock file, reported as damage with exit 5, and a stale index gave a
+    PermissionError traceback). Reading needs no write access; writing is refused with a
+    permission error (exit 11), never called damage."""
+    seeds, index = index_copy
+    args = ["--seeds", str(seeds), "--index", str(index)]
+    for path in [index, *index.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    before = _tree(index)
+
+    found = _as_another_user(["search", RAILWAY_QUESTION, "-k", "5", "--json", *args])
+    assert found.returncode == 0, found.stderr
+    assert [
+        line for line in found.stderr.splitlines() if not line.startswith("searching for")
+    ] == []
+    assert len(json.loads(found.stdout)["results"]) == 5
+
+    (seeds / "extra.txt").write_text("Railway talks resumed.\n", encoding="utf-8")
+    stale = _as_another_user(["search", "railway", "-k", "3", *args])
+    assert stale.returncode == 0, stale.stderr
+    warning = stale.stderr.strip().splitlines()
+    assert len(warning) == 1 and "no permission to write the index" in warning[0]
+    assert "answering from the index as it is" in warning[0]
+
+    written = _as_another_user(["index", *args])
+    assert written.returncode == 11, written.stderr
+    assert written.stderr.startswith("diplosearch: error: no permission to write the index")
+    assert len(written.stderr.strip().splitlines()) == 1
+    assert _tree(index) == before  # nothing was written, nothing set aside
+
+    parent = tmp_path / "read-only"
+    parent.mkdir()
+    parent.chmod(0o555)
+    missing = _as_another_user(
+        ["search", "railway", "--seeds", str(seeds), "--index", str(parent / "index")]
+    )
+    assert missing.returncode == 11, missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    assert "no permission to write the index" in missing.stderr
+    for path in [index, *index.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)  # so that pytest can clean up

@@ -21,6 +21,7 @@ from diplosearch.errors import (
     IndexWriteError,
 )
 from diplosearch.store import IndexStore, nearest
+from diplosearch.store import files as store_files
 from tests.fakes import HashingModel
 
 RAILWAY = "China-Kyrgyzstan-Uzbekistan railway"
@@ -200,14 +201,14 @@ def test_failed_build_leaves_last_good_index(fake_engine: Engine, seeds: Path, m
     live = fake_engine.store.current()
     (seeds / "005_new.txt").write_text("Title\n\nThe railway opens soon.\n", encoding="utf-8")
 
-    real_write = store._write_file
+    real_write = store_files.write_file
 
     def failing_write(path: Path, data: bytes) -> None:
         if path.name == store.CHUNKS:
             raise OSError(28, "No space left on device")
         real_write(path, data)
 
-    monkeypatch.setattr(store, "_write_file", failing_write)
+    monkeypatch.setattr(store_files, "write_file", failing_write)
     with pytest.raises(IndexWriteError, match="No space left on device"):
         fake_engine.refresh()
     monkeypatch.undo()
@@ -308,7 +309,7 @@ def test_a_disk_full_to_the_last_byte_fails_at_the_lock_note_in_one_line(
 def test_index_folders_follow_the_umask(fake_engine: Engine, tmp_path: Path):
     """A generation is renamed into place from a temporary folder, which Python creates
     0700: another user of a shared index could not read it, and would call it damaged."""
-    from diplosearch.folders import staging_folder
+    from diplosearch.store.folders import staging_folder
 
     old = os.umask(0o002)  # a team's shared folder: group-writable
     try:
@@ -329,12 +330,12 @@ def test_damaged_vectors_in_the_cache_are_a_miss_not_an_index(fake_engine: Engin
 
     fake_engine.refresh()
     with sqlite3.connect(fake_engine.store.cache_path) as db:
-        rows = db.execute("SELECT model, text_sha256, vector FROM embeddings").fetchall()
+        rows = db.execute("SELECT model, text_sha256, vector FROM vectors").fetchall()
         for i, (model, key, blob) in enumerate(rows[:20]):
             vectors = np.frombuffer(blob, dtype=np.float32).copy()
             vectors[:] = np.nan if i % 2 else 3.0
             db.execute(
-                "UPDATE embeddings SET vector = ? WHERE model = ? AND text_sha256 = ?",
+                "UPDATE vectors SET vector = ? WHERE model = ? AND text_sha256 = ?",
                 (vectors.tobytes(), model, key),
             )
     report = fake_engine.refresh(rebuild=True)
@@ -344,3 +345,61 @@ def test_damaged_vectors_in_the_cache_are_a_miss_not_an_index(fake_engine: Engin
     assert np.isfinite(stored).all()
     assert np.allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-3)
     assert fake_engine.store.verify()[0] == []
+
+
+def test_vectors_swapped_between_cache_entries_are_caught(fake_engine: Engine):
+    """Valid unit vectors moved to other entries (before: 129 of 196 vectors of a rebuild
+    sat on the wrong paragraphs, and verify said sound): each entry's checksum covers its
+    key, so every swapped entry is a miss and the rebuild equals a fresh build."""
+    import sqlite3
+
+    fake_engine.refresh()
+    fresh = fake_engine.store.load("test/hashing", 64)
+    expected = fresh.faiss_index.reconstruct_n(0, fresh.faiss_index.ntotal)
+    with sqlite3.connect(fake_engine.store.cache_path) as db:
+        rows = db.execute("SELECT text_sha256, vector, checksum FROM vectors").fetchall()
+        keys = [key for key, _, _ in rows]
+        shuffled = keys[1:] + keys[:1]
+        db.execute("DELETE FROM vectors")
+        db.executemany(
+            "INSERT INTO vectors VALUES ('test/hashing', ?, ?, ?)",
+            [
+                (key, blob, checksum)
+                for key, (_, blob, checksum) in zip(shuffled, rows, strict=True)
+            ],
+        )
+    report = fake_engine.refresh(rebuild=True)
+    assert report is not None and report.embedded == len(set(keys))
+    loaded = fake_engine.store.load("test/hashing", 64)
+    assert np.array_equal(loaded.faiss_index.reconstruct_n(0, loaded.faiss_index.ntotal), expected)
+
+
+@pytest.mark.parametrize("damage", ["header", "middle", "not-a-file"])
+def test_a_damaged_cache_file_is_a_miss_not_a_failed_build(fake_engine: Engine, damage: str):
+    """A cache SQLite cannot read (a flipped header, a damaged page, a folder in its place
+    is not ours to remove and stays an error): before, every refresh, even --rebuild,
+    failed with "could not write", exit 7, forever."""
+    fake_engine.refresh()
+    path = fake_engine.store.cache_path
+    if damage == "header":
+        data = bytearray(path.read_bytes())
+        data[:16] = b"not a database!!"
+        path.write_bytes(bytes(data))
+    elif damage == "middle":
+        data = bytearray(path.read_bytes())
+        for i in range(4096, len(data), 4096):  # every page after the first
+            data[i + 8 : i + 200] = bytes(192)
+        path.write_bytes(bytes(data))
+    else:
+        path.unlink()
+        path.mkdir()
+    if damage == "not-a-file":
+        with pytest.raises(IndexWriteError):
+            fake_engine.refresh(rebuild=True)
+        return
+    report = fake_engine.refresh(rebuild=True)
+    assert report is not None and report.embedded > 0
+    assert any("embedding cache" in notice for notice in fake_engine.notices)
+    assert fake_engine.store.verify()[0] == []
+    again = fake_engine.refresh(rebuild=True)  # the new cache works
+    assert again is not None and again.embedded == 0

@@ -359,3 +359,29 @@ def test_a_corpus_nested_deeper_than_python_recursion(tmp_path: Path):
         while folder != corpus_dir:
             folder.rmdir()
             folder = folder.parent
+
+
+def test_a_skipped_binary_file_costs_one_stat_per_query(seeds: Path, tmp_path, monkeypatch):
+    """A 3 GB binary file named .txt (sparse here) was hashed in full on every query (4.1 s
+    per search). The sniff reads its first bytes once; after that, while its stat stamp
+    holds, it is skipped unopened, by every new process, with its warning each time."""
+    big = seeds / "backup.txt"
+    with big.open("wb") as handle:
+        handle.truncate(3 << 30)
+    monkeypatch.setattr(corpus, "_RACY_NS", 0)  # the file was just made: trust its stamp
+    opened: list[str] = []
+    real_open = corpus.open_regular
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(Path(path).name)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(corpus, "open_regular", counting_open)
+    for query in range(3):
+        engine = Engine(seeds, tmp_path / "index", HashingModel())  # a new process each time
+        response = engine.search("railway", k=3)
+        assert "skipping backup.txt: a binary file" in response.warnings
+        assert opened.count("backup.txt") == 1, (query, opened)
+    os.utime(big, (1, 1))  # changed: sniffed again, once
+    Engine(seeds, tmp_path / "index", HashingModel()).search("railway", k=3)
+    assert opened.count("backup.txt") == 2

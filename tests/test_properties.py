@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from diplosearch import metadata
 from diplosearch.chunker import parse_document
 from diplosearch.errors import IndexCorruptError, IndexMismatchError
-from diplosearch.records import CURRENT, FORMAT_VERSION, Manifest
 from diplosearch.store import IndexStore
+from diplosearch.store.records import CURRENT, FORMAT_VERSION, Manifest
 
 NEWLINES = ("\n", "\r\n", "\r")
 _line_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n")

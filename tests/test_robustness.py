@@ -24,15 +24,18 @@ import numpy as np
 import pytest
 
 from diplosearch import lexical, store
-from diplosearch.cache import EmbeddingCache
 from diplosearch.engine import Engine
 from diplosearch.errors import (
     DiplosearchError,
     IndexCorruptError,
     IndexLockedError,
+    IndexMismatchError,
     IndexWriteError,
 )
 from diplosearch.store import IndexStore
+from diplosearch.store import files as store_files
+from diplosearch.store import records as store_records
+from diplosearch.store.cache import EmbeddingCache
 from tests.conftest import REPO, SEEDS
 from tests.fakes import HashingModel
 
@@ -212,7 +215,7 @@ def test_every_truncation_and_byte_flip_is_detected(histories, two_generations, 
         try:
             result = answers(engine)
         except DiplosearchError as exc:  # refused, with our typed error: never a crash
-            assert isinstance(exc, IndexCorruptError | store.IndexMismatchError), exc
+            assert isinstance(exc, IndexCorruptError | IndexMismatchError), exc
             tally["error"] += 1
         else:
             # Answered from the previous generation, never from damaged data, and said so.
@@ -260,17 +263,17 @@ def test_damaged_live_generation_is_set_aside_and_rebuilt_by_index(two_generatio
 def count_writes(histories, tmp_path: Path) -> int:
     seeds, index = fresh_copy(histories, tmp_path / "count")
     calls = {"n": 0}
-    real = store._write_file
+    real = store_files.write_file
 
     def counting(path: Path, data: bytes) -> None:
         calls["n"] += 1
         real(path, data)
 
-    original, store._write_file = store._write_file, counting
+    original, store_files.write_file = store_files.write_file, counting
     try:
         Engine(seeds, index, HashingModel()).refresh()
     finally:
-        store._write_file = original
+        store_files.write_file = original
     return calls["n"]
 
 
@@ -284,7 +287,7 @@ def test_disk_full_at_every_write_keeps_the_previous_generation(histories, tmp_p
         before = IndexStore(index).pointer()
         calls = {"n": 0}
         real_write, real_lexical, real_put = (
-            store._write_file,
+            store_files.write_file,
             lexical.write,
             EmbeddingCache.put_many,
         )
@@ -303,7 +306,7 @@ def test_disk_full_at_every_write_keeps_the_previous_generation(histories, tmp_p
             raise OSError(errno.ENOSPC, "No space left on device")
 
         if kind == "file":
-            monkeypatch.setattr(store, "_write_file", full_disk)
+            monkeypatch.setattr(store_files, "write_file", full_disk)
         elif kind == "lexical":
             monkeypatch.setattr(lexical, "write", full_lexical)
         else:
@@ -311,7 +314,7 @@ def test_disk_full_at_every_write_keeps_the_previous_generation(histories, tmp_p
         engine = Engine(seeds, index, HashingModel())
         with pytest.raises(IndexWriteError, match="previous index is unchanged"):
             engine.refresh()
-        monkeypatch.setattr(store, "_write_file", real_write)
+        monkeypatch.setattr(store_files, "write_file", real_write)
         monkeypatch.setattr(lexical, "write", real_lexical)
         monkeypatch.setattr(EmbeddingCache, "put_many", real_put)
         assert IndexStore(index).pointer() == before, (kind, n)
@@ -470,10 +473,10 @@ def test_planted_pickle_payload_never_executes(histories, tmp_path: Path):
         shutil.copytree(index, case)
         (case / live / name).write_bytes(data)
         manifest = json.loads((case / live / store.MANIFEST).read_text())
-        manifest["files"][name] = {"sha256": store._sha256(data), "size": len(data)}
+        manifest["files"][name] = {"sha256": store_records._sha256(data), "size": len(data)}
         text = json.dumps(manifest).encode()
         (case / live / store.MANIFEST).write_bytes(text)
-        pointer = store.Pointer(live=(live, store._sha256(text)), previous=None)
+        pointer = store.Pointer(live=(live, store_records._sha256(text)), previous=None)
         (case / store.CURRENT).write_text(pointer.to_text())
         with pytest.raises(IndexCorruptError):
             Engine(seeds, case, HashingModel()).search("railway", refresh=False)
@@ -484,4 +487,53 @@ def test_planted_pickle_payload_never_executes(histories, tmp_path: Path):
 def test_generation_numbers_only_grow_past_set_aside_ones(two_generations, tmp_path):
     engine, _, live = damaged_live(two_generations, tmp_path, store.CHUNKS)
     engine.refresh(heal=True)
-    assert store._number(engine.store.current()) == store._number(live) + 1
+    assert store_files.number(engine.store.current()) == store_files.number(live) + 1
+
+
+REFRESHING_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from diplosearch.engine import Engine
+from tests.fakes import HashingModel
+seeds, index = Path({seeds!r}), Path({index!r})
+searches = refreshed = 0
+deadline = time.time() + {seconds}
+while time.time() < deadline:
+    (seeds / "load-{n}.txt").write_text(f"Railway talks, round {{searches}}.\\n", "utf-8")
+    response = Engine(seeds, index, HashingModel()).search("railway", 3)
+    searches += 1
+    refreshed += response.refreshed is not None
+print(json.dumps({{"searches": searches, "refreshed": refreshed}}))
+"""
+
+
+def test_an_explicit_index_gets_the_lock_under_a_load_of_refreshing_searches(
+    histories, tmp_path: Path
+):
+    """Three processes edit the corpus and search in a loop, so every search refreshes
+    (takes the writer lock and builds). An explicit build waits for the lock and gets it
+    (before: with searches taking the lock back between polls, 122 explicit builds of 123
+    failed in a minute); searches meanwhile answer from the live generation."""
+    seeds, index = fresh_copy(histories, tmp_path)
+    Engine(seeds, index, HashingModel()).refresh()
+    scripts = [
+        REFRESHING_SCRIPT.format(
+            repo=str(REPO), seeds=str(seeds), index=str(index), seconds=10, n=n
+        )
+        for n in range(3)
+    ]
+    load = [
+        subprocess.Popen([sys.executable, "-c", s], stdout=subprocess.PIPE, text=True)
+        for s in scripts
+    ]
+    time.sleep(3)  # the searches are refreshing
+    told: list[str] = []
+    waits = []
+    for _ in range(3):
+        report = Engine(seeds, index, HashingModel()).refresh(wait=60, waiting=told.append)
+        waits.append(report.waited if report is not None else 0.0)
+    outputs = [json.loads(p.communicate(timeout=120)[0]) for p in load]
+    print("explicit builds waited", [f"{w:.2f} s" for w in waits], "load", outputs)
+    assert all(out["searches"] > 0 and out["refreshed"] > 0 for out in outputs)
+    assert Engine(seeds, index, HashingModel()).store.verify()[0] == []

@@ -19,6 +19,9 @@ from diplosearch.encoder import span_vectors
 from diplosearch.engine import Engine
 from diplosearch.errors import IndexCorruptError
 from diplosearch.models import BATCH_TOKENS, DEFAULT_MODEL, MAX_BATCH, _length_batches
+from diplosearch.store import files as store_files
+from diplosearch.store import loaded as store_loaded
+from diplosearch.store import records as store_records
 
 # -- index types --------------------------------------------------------------------------
 
@@ -102,13 +105,13 @@ def count_reads(monkeypatch) -> list[str]:
 
 def count_index_hashes(monkeypatch) -> list[str]:
     hashed: list[str] = []
-    real = store._file_sha256
+    real = store_files.file_sha256
 
     def counting(path):
         hashed.append(Path(path).name)
         return real(path)
 
-    monkeypatch.setattr(store, "_file_sha256", counting)
+    monkeypatch.setattr(store_files, "file_sha256", counting)
     return hashed
 
 
@@ -201,11 +204,11 @@ def test_row_table_that_disagrees_with_the_chunk_table_is_refused(fake_engine: E
     path.unlink()
     np.save(path, rows)
     manifest = json.loads((root / name / store.MANIFEST).read_text())
-    entry = {"sha256": store._file_sha256(path), "size": path.stat().st_size}
+    entry = {"sha256": store_files.file_sha256(path), "size": path.stat().st_size}
     manifest["files"][store.ROWS] = entry
     text = json.dumps(manifest)
     (root / name / store.MANIFEST).write_text(text)
-    pointer = store.Pointer(live=(name, store._sha256(text.encode())), previous=None)
+    pointer = store.Pointer(live=(name, store_records._sha256(text.encode())), previous=None)
     (root / store.CURRENT).write_text(pointer.to_text())
     loaded = store.IndexStore(root).load("test/hashing", 64)
     with pytest.raises(IndexCorruptError, match=r"row [23]"):
@@ -265,7 +268,7 @@ def test_onnx_backend_and_hnsw_through_the_cli_equal_the_torch_build(real_index,
 @pytest.mark.parametrize("share", [0.01, 0.9])
 def test_filtered_dense_search_returns_the_best_allowed_rows(kind, share, monkeypatch):
     """A narrow filter is searched exactly over its rows; a wide one inside FAISS."""
-    monkeypatch.setattr(store, "EXACT_SUBSET", 500)
+    monkeypatch.setattr(store_loaded, "EXACT_SUBSET", 500)
     rng = np.random.default_rng(1)
     vectors = rng.standard_normal((3000, 32)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)

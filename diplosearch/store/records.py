@@ -16,7 +16,7 @@ from typing import Any
 from diplosearch.chunks import Chunk
 from diplosearch.errors import IndexCorruptError, IndexMismatchError
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
@@ -33,6 +33,10 @@ ROWS = "rows.npy"
 DATA_FILES = (VECTORS, CHUNKS, SENTENCES, ROWS, DOCUMENTS)
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _LEXICAL_FILE_RE = re.compile(rf"^{LEXICAL}/(?!\.\.?$)[A-Za-z0-9._-]+$")
+
+
+#: A file or folder name with no path in it (no "/", no "..", not hidden).
+_PLAIN_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 
 
 def _check_files(files: dict[str, FileEntry]) -> None:
@@ -88,6 +92,9 @@ class Manifest:
     index_request: str = "auto"
     #: Acronyms the corpus defines ("EEU" -> "Eurasian Economic Union"), see acronyms.py.
     acronyms: dict[str, str] = field(default_factory=dict)
+    #: SHA-256 and size of every file of the query encoder (``encoders/<encoder>/``): the
+    #: answer depends on them as much as on the vectors.
+    encoder_files: dict[str, FileEntry] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     generation: str = field(default="", compare=False)
 
@@ -129,11 +136,14 @@ class Manifest:
                 )
                 for name, sha, size, title, date, chunks, stamp in zip(*table, strict=True)
             }
-            files = {
-                str(name): FileEntry(sha256=str(entry["sha256"]), size=int(entry["size"]))
-                for name, entry in data["files"].items()
-            }
+            files = _file_entries(data["files"])
+            encoder_files = _file_entries(data["encoder_files"])
             _check_files(files)
+            names = [str(data["encoder"]), *encoder_files]
+            if not encoder_files or not all(_PLAIN_NAME_RE.match(n) for n in names):
+                raise ValueError(f"the query encoder's files are not plain names: {names}")
+            if not all(_SHA_RE.match(f.sha256) for f in encoder_files.values()):
+                raise ValueError("an encoder file's sha256 is malformed")
             manifest = cls(
                 model=str(data["model"]),
                 model_fingerprint=str(data["model_fingerprint"]),
@@ -148,6 +158,7 @@ class Manifest:
                 index_type=str(data["index_type"]),
                 index_request=str(data["index_request"]),
                 acronyms={str(k): str(v) for k, v in data["acronyms"].items()},
+                encoder_files=encoder_files,
                 format_version=int(version),
                 generation=generation,
             )
@@ -162,6 +173,13 @@ class Manifest:
 
 #: The manifest's per-source table: a column per SourceEntry field, then "name".
 _SOURCE_COLUMNS = ("sha256", "size", "title", "date", "chunks", "stamp")
+
+
+def _file_entries(data: Any) -> dict[str, FileEntry]:
+    return {
+        str(name): FileEntry(sha256=_sha(entry["sha256"]), size=int(entry["size"]))
+        for name, entry in data.items()
+    }
 
 
 def _sha(value: Any) -> str:
