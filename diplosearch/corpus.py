@@ -293,6 +293,8 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_r
 
 #: Why a binary file is skipped.
 BINARY = "a binary file"
+#: The reasons a scan remembers a skipped file for (see Scan.skipped).
+SKIP_REASONS = (BINARY,)
 #: A file modified this close to its hashing may change again within one timestamp tick.
 _RACY_NS = 2_000_000_000
 

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,30 +94,39 @@ def _optimize(model: Path) -> None:
     optimized.replace(model)
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
 def _onnxruntime() -> Any:
     """onnxruntime, its own logger quiet. Its import writes a warning straight to file
     descriptor 2 when it cannot save a telemetry identifier (a user without a writable
     home, such as a service account reading a shared index), outside our one-line
     messages: the import runs with that descriptor pointed at /dev/null."""
-    if "onnxruntime" not in sys.modules:
-        saved = None
-        try:
-            saved = os.dup(2)
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, 2)
-            os.close(null)
-        except OSError:
-            pass
-        try:
-            import onnxruntime
-        finally:
-            if saved is not None:
-                os.dup2(saved, 2)
-                os.close(saved)
+    with _IMPORT_LOCK:  # one thread at a time: fd 2 is the process's
+        if "onnxruntime" not in sys.modules:
+            _import_quietly()
     import onnxruntime
 
     onnxruntime.set_default_logger_severity(3)
     return onnxruntime
+
+
+def _import_quietly() -> None:
+    """Import onnxruntime with file descriptor 2 pointed at /dev/null."""
+    saved = None
+    try:
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+    except OSError:
+        pass
+    try:
+        import onnxruntime  # noqa: F401 - imported for its side effect, quietly
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 class QueryEncoder:

@@ -68,8 +68,8 @@ CACHE_LAYOUT = "late1"
 
 def encoder_key(model: EmbeddingModel) -> str:
     """Folder name of a model's query encoder: its name plus its weights' fingerprint."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model.name.split("/")[-1]).strip("-")
-    return f"{slug}-{model.fingerprint()[:12]}"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model.name.split("/")[-1]).strip("-.")
+    return f"{slug or 'model'}-{model.fingerprint()[:12]}"
 
 
 class Engine:
@@ -255,9 +255,12 @@ class Engine:
             recorded: Manifest | None = self.store.read_manifest()
         except (IndexMissingError, IndexMismatchError, IndexCorruptError):
             recorded = None
-        if recorded is not None and recorded.encoder == key and folder.exists():
-            damage = self.store.encoder_damage(recorded, full=full)
-            if damage is not None:
+        if folder.exists():
+            if recorded is None or recorded.encoder != key:
+                # No manifest vouches for these files (a first build over an older
+                # index, a lost CURRENT): export afresh rather than take them on trust.
+                self.store.discard_encoder(key)
+            elif (damage := self.store.encoder_damage(recorded, full=full)) is not None:
                 self.store.discard_encoder(key)
                 self._notices.append(f"{damage}; it is exported again")
         self.model.ensure_query_encoder(folder)

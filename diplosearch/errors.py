@@ -90,6 +90,9 @@ class AccessError(DiplosearchError):
 
 #: errno values that say "not allowed", as opposed to "broken".
 ACCESS_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+#: The same, as the libraries that carry no errno say it: Tantivy (Rust's io::Error in a
+#: ValueError), FAISS (a RuntimeError), SQLite (SQLITE_READONLY).
+ACCESS_TEXTS = ("PermissionDenied", "Permission denied", "Read-only file", "readonly database")
 
 
 def denied(exc: BaseException) -> bool:
@@ -98,7 +101,7 @@ def denied(exc: BaseException) -> bool:
         if isinstance(exc, OSError) and exc.errno in ACCESS_ERRNOS:
             return True
         text = str(exc)
-        if any(s in text for s in ("PermissionDenied", "Permission denied", "Read-only file")):
+        if any(s in text for s in ACCESS_TEXTS):
             return True  # Tantivy's I/O errors arrive as text in a ValueError
         exc = exc.__cause__  # type: ignore[assignment]
     return False

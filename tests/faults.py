@@ -2,12 +2,12 @@
 
 A run of the real CLI (in this process, with the test model) is first made with every
 file-system call counted by its call site: the line of diplosearch that made it, directly
-or through the standard library (``Path.read_text`` in store.py counts as that line of
-store.py). Then, for each call site in turn and for each of EACCES, ENOSPC, EIO, EROFS and
-ENOENT, the run is repeated from the same starting state with the first call at that site
-failing with that error. Every run must end with a one-line typed error or a correct
-answer; afterwards the index must pass ``verify`` and a run without faults must equal a
-build from scratch.
+or through the standard library (``Path.read_text`` in store/reader.py counts as that
+line of store/reader.py). Then, for each call site in turn and for each of EACCES,
+ENOSPC, EIO, EROFS and ENOENT, the run is repeated from the same starting state with the
+first call at that site failing with that error. Every run must end with a one-line typed
+error or a correct answer; afterwards the index must pass ``verify`` and a run without
+faults must equal a build from scratch.
 
 Calls made by Tantivy (Rust), FAISS's writer (C++) and SQLite (C) inside their own code
 are out of reach of this harness: those are covered by the checksums every load checks,
@@ -42,6 +42,8 @@ from diplosearch.cli import cli
 from diplosearch.store import IndexStore
 
 ERRNOS = (errno.EACCES, errno.ENOSPC, errno.EIO, errno.EROFS, errno.ENOENT)
+#: The errors that say "not allowed": exit 11, never 5.
+ACCESS = (errno.EACCES, errno.EROFS)
 PACKAGE = Path(diplosearch.__file__).resolve().parent
 #: The functions of ``os`` that touch the file system and that diplosearch, pathlib,
 #: shutil, numpy and filelock call.
@@ -139,8 +141,9 @@ class Scenario:
     #: Folder holding ``seeds/`` and ``index/`` to start each run from.
     base: Path
     #: The answer a build from scratch of the corpus gives (search results), and the
-    #: answer the starting index gives (a search that could not refresh may give it, with
-    #: a warning); None for commands that print no results.
+    #: answer of the index of the corpus's first version (a search that could not refresh,
+    #: or whose live generation failed a check, may give it, with a warning); None for
+    #: commands that print no results.
     expected: list[Any] | None
     previous: list[Any] | None
     #: The chunk table and manifest sources a from-scratch build writes.
@@ -189,12 +192,17 @@ def check_case(scenario: Scenario, work: Path, site: str, code: int, injector: I
         errors = [line for line in lines if line.startswith("diplosearch: error: ")]
         assert result.exit_code in ERROR_CODES, f"{label}: exit {result.exit_code}"
         assert errors == lines[-1:], f"{label}: not one error line: {result.stderr!r}"
+        # A permission problem is never called damage, nor damage a permission problem.
+        assert result.exit_code != (5 if code in ACCESS else 11), f"{label}: {errors[0]}"
         outcome = f"error {result.exit_code}"
     elif scenario.expected is not None:
         got = answers(result.stdout)
-        warned = "warning" in result.stderr
-        assert got == scenario.expected or (got == scenario.previous and warned) or warned, (
-            f"{label}: wrong answer without a warning: {got}"
+        warned = "diplosearch: warning:" in result.stderr
+        skipped = "diplosearch: warning: skipping " in result.stderr
+        # The answer of a build from scratch, or with a warning saying why not: the
+        # index as it was (no refresh) or a corpus file that could not be read.
+        assert got == scenario.expected or (warned and (got == scenario.previous or skipped)), (
+            f"{label}: wrong answer: {got} ({result.stderr!r})"
         )
         outcome = "answer" if got == scenario.expected else "answer with a warning"
     else:
@@ -283,7 +291,9 @@ def prepare(root: Path) -> list[Scenario]:
     common = dict(scratch_chunks=scratch_chunks, scratch_sources=scratch_sources)
     return [
         Scenario("search over a changed corpus", QUERY, stale, expected, previous, **common),
-        Scenario("search over a fresh index", QUERY, fresh, expected, expected, **common),
+        # Its previous generation is the index of version 1: a damaged live generation
+        # is answered from it, with a warning.
+        Scenario("search over a fresh index", QUERY, fresh, expected, previous, **common),
         Scenario("index over a changed corpus", ("index",), stale, None, None, **common),
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -360,3 +361,33 @@ def test_a_read_only_index_is_searched_by_another_user(index_copy, tmp_path: Pat
     assert "no permission to write the index" in missing.stderr
     for path in [index, *index.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o200)  # so that pytest can clean up
+
+
+@pytest.mark.parametrize("damage", ["deleted", "flipped"])
+def test_a_damaged_query_encoder_is_found_and_exported_again(index_copy, damage):
+    """The ONNX query encoder is as much part of the answer as the vectors (before: a
+    deleted model.onnx failed every search while `index` said up to date and `verify`
+    said sound; 2,000 flipped bytes gave exit 0 with dense results silently empty). Its
+    files are checksummed in the manifest: `verify` finds the damage, `--no-refresh`
+    refuses with the advice, and running the advice exports it again, byte for byte."""
+    seeds, index = index_copy
+    model = next(index.glob("encoders/*/model.onnx"))
+    kept = model.read_bytes()
+    if damage == "deleted":
+        model.unlink()
+    else:
+        data = bytearray(kept)
+        for i in random.Random(7).sample(range(len(data)), 2000):
+            data[i] ^= 0xFF
+        model.write_bytes(bytes(data))
+    args = (RAILWAY_QUESTION, "--json", "-k", "5", *corpus_args(seeds, index))
+    assert "query encoder is damaged" in run("verify", "--index", str(index)).output
+    refused = run("search", "--no-refresh", *args)
+    assert_one_line_error(refused, 5, "model.onnx")
+    advice = re.search(r"`(diplosearch [a-z -]+)`", refused.stderr)
+    assert advice is not None and advice[1] == "diplosearch index"
+    assert run("index", *corpus_args(seeds, index)).exit_code == 0
+    assert model.read_bytes() == kept
+    assert "index is sound" in run("verify", "--index", str(index)).output
+    answered = run("search", "--no-refresh", *args)
+    assert answered.exit_code == 0 and len(json.loads(answered.stdout)["results"]) == 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import faiss
@@ -403,3 +404,64 @@ def test_a_damaged_cache_file_is_a_miss_not_a_failed_build(fake_engine: Engine, 
     assert fake_engine.store.verify()[0] == []
     again = fake_engine.refresh(rebuild=True)  # the new cache works
     assert again is not None and again.embedded == 0
+
+
+def test_cache_damage_met_while_storing_is_a_fresh_cache(tmp_path: Path):
+    """A damaged page that only a write reaches: before, every build failed with exit 7."""
+    from diplosearch.store.cache import EmbeddingCache
+
+    path = tmp_path / "cache.sqlite"
+    vectors = np.random.default_rng(0).normal(size=(3000, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with EmbeddingCache(path, "m", 8) as cache:
+        cache.put_many((f"{i:064x}", vectors[i : i + 1]) for i in range(3000))
+    data = bytearray(path.read_bytes())
+    data[-4096:] = bytes(4096)  # the last leaf, where the new key goes: only a write reads it
+    path.write_bytes(bytes(data))
+    with EmbeddingCache(path, "m", 8) as cache:
+        cache.put_many([("f" * 64, vectors[:1])])
+        assert list(cache.get_many(["f" * 64])) == ["f" * 64]
+        assert any("embedding cache" in notice for notice in cache.notices)
+
+
+def test_an_encoder_no_manifest_vouches_for_is_exported_afresh(fake_engine: Engine):
+    """Encoder files left from an index whose manifests are gone (an older format, a lost
+    CURRENT) are not taken on trust; hidden files beside them are never listed (a
+    manifest listing `.DS_Store` would be refused by its own reader)."""
+    fake_engine.refresh()
+    root = fake_engine.store.root
+    folder = next(root.glob("encoders/*"))
+    (folder / "encoder.json").write_text('{"damaged": true}')
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    for path in [root / "CURRENT", *root.glob("gen-*")]:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    assert fake_engine.refresh() is not None
+    assert (folder / "encoder.json").read_text() == "{}"
+    assert ".DS_Store" not in fake_engine.store.read_manifest().encoder_files
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")  # a file browser comes back
+    assert fake_engine.store.verify()[0] == []
+    assert fake_engine.refresh() is None
+    assert fake_engine.search("railway", 3).results
+
+
+def test_a_permission_error_while_repairing_the_pointer_moves_nothing(
+    fake_engine: Engine, monkeypatch
+):
+    """Repair looks for intact generations before setting CURRENT aside: one this user may
+    not read stops it with the permission error, CURRENT where it was (before: CURRENT
+    was set aside first, and the index left with none)."""
+    from diplosearch.errors import AccessError
+    from diplosearch.store.reader import IndexReader
+
+    fake_engine.refresh()
+    root = fake_engine.store.root
+    (root / "CURRENT").write_text("damaged\n")
+
+    def denied(self, name, sha, **kwargs):
+        raise AccessError(f"no permission to read {root / name}")
+
+    monkeypatch.setattr(IndexReader, "load_generation", denied)
+    with pytest.raises(AccessError):
+        fake_engine.refresh(heal=True)
+    assert (root / "CURRENT").read_text() == "damaged\n"
+    assert not list(root.glob("damaged-*"))

@@ -15,7 +15,7 @@ Layout of the index folder::
         sentences.npy       vectors of the sentences of multi-sentence chunks, in row order
     damaged-gen-000006-…/   a generation that failed its checks, set aside, never deleted
     embeddings.sqlite       embedding cache (see store/cache.py)
-    .verified.json          stat stamps of files whose checksums passed (see _check_file)
+    .verified.json          stat stamps of files whose checksums passed (see check_file)
     .skipped.json           stat stamps of corpus files skipped as binary (see corpus.scan)
     encoders/<model>/       ONNX query encoder (see encoder.py)
     .lock, .lock.owner      held by the one process writing, and who that is

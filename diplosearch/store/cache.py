@@ -135,10 +135,23 @@ class EmbeddingCache:
         return found
 
     def put_many(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
+        """Store vectors; a cache file found damaged on the way is removed and the
+        vectors stored in a fresh one."""
         rows = []
         for key, vector in items:
             blob = np.asarray(vector, dtype=np.float32).tobytes()
             rows.append((self.model_key, key, blob, _checksum(self.model_key, key, blob)))
+        try:
+            self._insert(rows)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not _damage(exc):
+                raise
+            self._db.close()
+            self._reset(exc)
+            self._db = self._open()
+            self._insert(rows)
+
+    def _insert(self, rows: list[tuple[str, str, bytes, bytes]]) -> None:
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO vectors (model, text_sha256, vector, checksum) "

@@ -29,15 +29,17 @@ class IndexChecker:
 
     def verify(self) -> tuple[list[str], list[str]]:
         """Check everything, like Lucene's CheckIndex: (problems, facts checked). What
-        cannot be read is a problem too (a permission one when it is one)."""
+        cannot be read is a problem; what this user may not read raises
+        :class:`AccessError` instead: the index may be sound, and saying so is not ours."""
         problems: list[str] = []
         checked: list[str] = []
         try:
             self._verify(problems, checked)
-        except AccessError as exc:
-            problems.append(str(exc))
         except OSError as exc:
-            problems.append(str(unreadable(exc.filename or self.root, exc)))
+            error = unreadable(exc.filename or self.root, exc)
+            if isinstance(error, AccessError):
+                raise error from exc
+            problems.append(str(error))
         return problems, checked
 
     def _verify(self, problems: list[str], checked: list[str]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from diplosearch.corpus import stat_stamp
 
 CACHE = "embeddings.sqlite"
-#: Stat stamps of index files whose checksums passed (see ``_check_file``).
+#: Stat stamps of index files whose checksums passed (see ``check_file``).
 VERIFIED = ".verified.json"
 #: Stat stamps of corpus files skipped for their bytes (see corpus.scan).
 SKIPPED = ".skipped.json"
@@ -25,8 +25,8 @@ LOCK_OWNER = ".lock.owner"
 #: Held by an explicit build while it waits for LOCK (see IndexStore.writer_lock).
 LOCK_INTENT = ".lock.intent"
 DAMAGED = "damaged-"
-GENERATION_RE = re.compile(r"^gen-(\d{6,})$")
-POINTER_LINE_RE = re.compile(r"^(gen-\d{6,}) ([0-9a-f]{64})$")
+GENERATION_RE = re.compile(r"^gen-(\d{6,})\Z")
+POINTER_LINE_RE = re.compile(r"^(gen-\d{6,}) ([0-9a-f]{64})\Z")
 #: Fault injection for the crash tests: ``DIPLOSEARCH_CRASH_AT=<step>`` kills the process
 #: with SIGKILL when a build reaches that step of its commit.
 CRASH_ENV = "DIPLOSEARCH_CRASH_AT"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from diplosearch.chunks import Chunk
-from diplosearch.corpus import Skipped
+from diplosearch.corpus import SKIP_REASONS, Skipped
 from diplosearch.errors import (
     AccessError,
     IndexCorruptError,
@@ -23,7 +24,7 @@ from diplosearch.errors import (
     denied,
     unreadable,
 )
-from diplosearch.store import files
+from diplosearch.store import files, folders
 from diplosearch.store.files import CACHE, ENCODERS, SKIPPED, VERIFIED
 from diplosearch.store.loaded import ChunkTable, LoadedIndex
 from diplosearch.store.records import (
@@ -38,14 +39,21 @@ from diplosearch.store.records import (
     Manifest,
     Pointer,
     _sha256,
+    plain_name,
     row_to_chunk,
 )
+
+#: ``np.load`` parses a .npy header with ``ast.literal_eval``, which CPython 3.11 does not
+#: make safe on two threads at once (a query opens the index on a second thread while a
+#: refresh may check a generation: "AST constructor recursion depth mismatch").
+_NPY_LOCK = threading.Lock()
 
 
 def _load_array(path: Path, what: str) -> np.ndarray:
     """A ``.npy`` file of the index, memory-mapped, never unpickled."""
     try:
-        return np.load(path, allow_pickle=False, mmap_mode="r")
+        with _NPY_LOCK:
+            return np.load(path, allow_pickle=False, mmap_mode="r")
     except OSError as exc:
         raise unreadable(path, exc) from exc
     except ValueError as exc:
@@ -226,14 +234,21 @@ class IndexReader:
         return note if isinstance(note, dict) else {}
 
     def save_note(self, name: str, note: dict[str, Any]) -> None:
-        """Best effort: a read-only or full index folder only means work redone next time."""
-        staged = self.root / f"{name}.{os.getpid()}.tmp"
+        """Best effort: a read-only or full index folder only means work redone next time.
+        Staged in a file of its own (``mkstemp``: a new name, created exclusively, so no
+        link planted in a shared folder is followed and two threads never share it)."""
         try:
-            staged.write_text(json.dumps(note), encoding="utf-8")
+            fd, staged = tempfile.mkstemp(prefix=f"{name}.", suffix=".tmp", dir=self.root)
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(note))
+            os.chmod(staged, 0o666 & ~folders.umask())
             os.replace(staged, self.root / name)
         except OSError:
             with contextlib.suppress(OSError):
-                staged.unlink()
+                os.unlink(staged)
 
     def read_stamps(self) -> dict[str, Any]:
         return self.read_note(VERIFIED)
@@ -261,7 +276,9 @@ class IndexReader:
         """Files the last scan skipped for their bytes, by stat stamp (see corpus.scan)."""
         skipped: dict[str, Skipped] = {}
         for name, value in self.read_note(SKIPPED).items():
-            if isinstance(value, list) and len(value) == 5 and isinstance(value[4], str):
+            # Known reasons only: the note is a file anyone who may write the index could
+            # change, and its reason is shown to the user.
+            if isinstance(value, list) and len(value) == 5 and value[4] in SKIP_REASONS:
                 with contextlib.suppress(TypeError, ValueError):
                     skipped[name] = (*(int(v) for v in value[:4]), str(value[4]))  # type: ignore[assignment]
         return skipped
@@ -309,7 +326,7 @@ class IndexReader:
 
     def load_generation(self, name: str, sha: str, *, full: bool = False) -> LoadedIndex:
         """Check and open one generation; ``full`` re-reads every checksum (see
-        ``_check_file``). Vectors are memory-mapped, not read: a query touches the pages
+        ``check_file``). Vectors are memory-mapped, not read: a query touches the pages
         it needs."""
         import faiss
 
@@ -395,7 +412,11 @@ class IndexReader:
         try:
             for name, entry in manifest.encoder_files.items():
                 self.check_file(folder, name, entry, stamps)
-            extra = sorted(set(os.listdir(folder)) - set(manifest.encoder_files))
+            extra = sorted(  # hidden files (.DS_Store, ._model.onnx) are not the encoder's
+                name
+                for name in os.listdir(folder)
+                if plain_name(name) and name not in manifest.encoder_files
+            )
         except IndexCorruptError as exc:
             return IndexCorruptError(f"the query encoder is damaged: {exc}")
         except OSError as exc:

@@ -31,21 +31,26 @@ LEXICAL = "lexical"
 #: row holds the totals. A query reads the rows it shows, never the whole table.
 ROWS = "rows.npy"
 DATA_FILES = (VECTORS, CHUNKS, SENTENCES, ROWS, DOCUMENTS)
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-_LEXICAL_FILE_RE = re.compile(rf"^{LEXICAL}/(?!\.\.?$)[A-Za-z0-9._-]+$")
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
+_LEXICAL_FILE_RE = re.compile(rf"{LEXICAL}/(?!\.\.?\Z)[A-Za-z0-9._-]+")
 
 
 #: A file or folder name with no path in it (no "/", no "..", not hidden).
-_PLAIN_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_PLAIN_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+def plain_name(name: str) -> bool:
+    """A file or folder name with no path in it, not hidden: what a manifest may list."""
+    return _PLAIN_NAME_RE.fullmatch(name) is not None
 
 
 def _check_files(files: dict[str, FileEntry]) -> None:
     """The fixed data files, the lexical index's meta.json and segment files (plain names,
     no path tricks), each with a SHA-256."""
-    lexical = {name for name in files if _LEXICAL_FILE_RE.match(name)}
+    lexical = {name for name in files if _LEXICAL_FILE_RE.fullmatch(name)}
     if set(files) - lexical != set(DATA_FILES) or f"{LEXICAL}/meta.json" not in lexical:
         raise ValueError(f"files lists {sorted(files)}, not {sorted(DATA_FILES)} + {LEXICAL}/")
-    if not all(_SHA_RE.match(f.sha256) for f in files.values()):
+    if not all(_SHA_RE.fullmatch(f.sha256) for f in files.values()):
         raise ValueError("a file's sha256 is malformed")
 
 
@@ -140,9 +145,9 @@ class Manifest:
             encoder_files = _file_entries(data["encoder_files"])
             _check_files(files)
             names = [str(data["encoder"]), *encoder_files]
-            if not encoder_files or not all(_PLAIN_NAME_RE.match(n) for n in names):
+            if not encoder_files or not all(plain_name(n) for n in names):
                 raise ValueError(f"the query encoder's files are not plain names: {names}")
-            if not all(_SHA_RE.match(f.sha256) for f in encoder_files.values()):
+            if not all(_SHA_RE.fullmatch(f.sha256) for f in encoder_files.values()):
                 raise ValueError("an encoder file's sha256 is malformed")
             manifest = cls(
                 model=str(data["model"]),

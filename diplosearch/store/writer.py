@@ -26,6 +26,7 @@ from diplosearch.errors import (
     IndexMismatchError,
     IndexMissingError,
     IndexWriteError,
+    denied,
 )
 from diplosearch.store import files
 from diplosearch.store.files import DAMAGED, LOCK, LOCK_INTENT, LOCK_OWNER
@@ -47,6 +48,7 @@ from diplosearch.store.records import (
     Pointer,
     _sha256,
     chunk_to_row,
+    plain_name,
 )
 
 
@@ -82,15 +84,23 @@ class IndexWriter:
             self.root.mkdir(parents=True, exist_ok=True)
             intent = FileLock(str(self.root / LOCK_INTENT))
             lock = FileLock(str(self.root / LOCK))
+            told = False
             try:
-                intent.acquire(timeout=timeout)
+                intent.acquire(timeout=0)
             except Timeout as exc:
-                raise IndexLockedError(f"another process is waiting to write {self.root}") from exc
+                if timeout <= 0:
+                    raise IndexLockedError(
+                        f"another process is about to write {self.root}"
+                    ) from exc
+                if waiting is not None:  # another explicit build waits before us
+                    waiting(self.lock_owner())
+                    told = True
+                intent.acquire(timeout=timeout)
             try:
                 try:
                     lock.acquire(timeout=0)
                 except Timeout:
-                    if waiting is not None and timeout > 0:
+                    if waiting is not None and timeout > 0 and not told:
                         waiting(self.lock_owner())
                     left = max(0.0, timeout - (time.monotonic() - started))
                     lock.acquire(timeout=left)
@@ -130,16 +140,25 @@ class IndexWriter:
 
     def encoder_files(self, key: str) -> dict[str, FileEntry]:
         """SHA-256 and size of every file of the query encoder ``key``, for the manifest;
-        stamped as checked, so the first query does not hash them again."""
+        stamped as checked, so the first query does not hash them again. Hidden files
+        (``.DS_Store``, ``._model.onnx``, ``.nfs…``) are not the encoder's: not listed, as
+        the manifest lists plain names only. A file whose stat stamp is the one recorded
+        when it was last hashed is not hashed again."""
         folder = self.reader.encoder_dir(key)
         stamps = self.reader.read_stamps()
         entries: dict[str, FileEntry] = {}
         for path in sorted(folder.iterdir()):
+            if not plain_name(path.name):
+                continue
             info = path.stat()
-            entries[path.name] = FileEntry(sha256=files.file_sha256(path), size=info.st_size)
-            stamps[path.relative_to(self.root).as_posix()] = files.verified(
-                info, entries[path.name].sha256
-            )
+            where = path.relative_to(self.root).as_posix()
+            known = stamps.get(where)
+            if isinstance(known, list) and known[:-1] == files.verified(info, "")[:-1]:
+                sha256 = str(known[-1])
+            else:
+                sha256 = files.file_sha256(path)
+            entries[path.name] = FileEntry(sha256=sha256, size=info.st_size)
+            stamps[where] = files.verified(info, sha256)
         self.reader.save_stamps(stamps)
         return entries
 
@@ -227,6 +246,10 @@ class IndexWriter:
                 entries[f] = FileEntry(sha256=files.file_sha256(tmp / f), size=info.st_size)
                 stamps[f"{name}/{f}"] = files.verified(info, entries[f].sha256)
             text = replace(manifest, files=entries).to_json().encode("utf-8")
+            try:  # never commit a manifest the reader would refuse
+                Manifest.from_json(text.decode("utf-8"), name)
+            except IndexCorruptError as exc:
+                raise IndexWriteError(f"the new generation's manifest is not valid: {exc}") from exc
             files.write_file(tmp / MANIFEST, text)
             files.fsync(tmp)
             files.step("files-written")
@@ -277,19 +300,23 @@ class IndexWriter:
         point at the newest generations that pass every check, as Lucene falls back to
         the newest readable commit. Returns what was done, for the user. Call with the
         writer lock held."""
-        where = self.quarantine(CURRENT)
         intact: list[tuple[str, str]] = []
         for name in sorted(
             (n for n in self.reader.names() if files.GENERATION_RE.match(n)), reverse=True
         ):
-            try:
+            try:  # an AccessError stops here, before anything is moved
                 sha = _sha256((self.root / name / MANIFEST).read_bytes())
                 self.reader.load_generation(name, sha, full=True)
-            except (OSError, IndexCorruptError, IndexMismatchError):
+            except OSError as exc:
+                if denied(exc):
+                    raise
+                continue
+            except (IndexCorruptError, IndexMismatchError):
                 continue
             intact.append((name, sha))
             if len(intact) == 2:
                 break
+        where = self.quarantine(CURRENT)
         if not intact:
             return f"{damage}; set aside as {where.name}, and no generation is intact"
         pointer = Pointer(live=intact[0], previous=intact[1] if len(intact) > 1 else None)
