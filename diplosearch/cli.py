@@ -16,7 +16,7 @@ from diplosearch.ann import FLAT_LIMIT, INDEX_TYPES
 from diplosearch.engine import MAX_RESULTS, MODES, Engine
 from diplosearch.errors import DiplosearchError, IndexCorruptError, JudgementsError
 from diplosearch.evaluation.judgements import SPLITS
-from diplosearch.filters import Filters
+from diplosearch.filters import Filters, period_bound
 from diplosearch.models import BACKENDS
 
 
@@ -100,9 +100,6 @@ def cli() -> None:
     """
 
 
-_DATE = click.DateTime(formats=["%Y-%m-%d"])
-
-
 @cli.command()
 @click.argument("query", nargs=-1, required=True)
 @click.option(
@@ -120,8 +117,16 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
     show_default=True,
     help="dense (embeddings), lexical (BM25) or both fused.",
 )
-@click.option("--since", type=_DATE, help="Only passages dated on or after YYYY-MM-DD.")
-@click.option("--until", type=_DATE, help="Only passages dated on or before YYYY-MM-DD.")
+@click.option(
+    "--since",
+    metavar="DATE",
+    help="Only passages dated on or after DATE: YYYY, YYYY-MM or YYYY-MM-DD.",
+)
+@click.option(
+    "--until",
+    metavar="DATE",
+    help="Only passages dated on or before DATE: YYYY, YYYY-MM (to its last day) or YYYY-MM-DD.",
+)
 @click.option(
     "--source",
     "source_glob",
@@ -152,8 +157,8 @@ def search(
     query: tuple[str, ...],
     top: int,
     mode: str,
-    since: Any,
-    until: Any,
+    since: str | None,
+    until: str | None,
     source_glob: str | None,
     speaker: str | None,
     timeline: bool,
@@ -174,8 +179,8 @@ def search(
     if not text:
         raise click.UsageError("the query is empty")
     filters = Filters(
-        since=since.date().isoformat() if since else None,
-        until=until.date().isoformat() if until else None,
+        since=period_bound(since) if since else None,
+        until=period_bound(until, end=True) if until else None,
         source=source_glob,
         speaker=speaker,
     )
@@ -328,6 +333,39 @@ def verify(as_json: bool, index_dir: Path) -> None:
         click.echo("index is sound" if not problems else f"{len(problems)} problem(s) found")
     if problems:
         raise SystemExit(5)
+
+
+@cli.command()
+@click.argument("source")
+@click.argument("paragraph", type=int)
+@click.option(
+    "-C",
+    "--context",
+    "around",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Paragraphs to show before and after.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_corpus_options
+def show(
+    source: str, paragraph: int, around: int, as_json: bool, seeds: Path, index_dir: Path
+) -> None:
+    """Print paragraph PARAGRAPH of SOURCE, as a search cites it, with the paragraphs
+    around it: to read around a result.
+
+    Example: diplosearch show 003_605b4ee0f7fb2dfc.txt 13 -C 1
+    """
+    engine = Engine(seeds, index_dir)
+    shown = _run_with_progress(lambda bar: engine.context(source, paragraph, around, bar))
+    for notice in engine.notices:
+        _warn(notice)
+    if as_json:
+        click.echo(render.json_text(shown.to_json()))
+        return
+    width = min(shutil.get_terminal_size((100, 24)).columns, 120)
+    click.echo(render.context(shown, width))
 
 
 @cli.command()

@@ -37,7 +37,14 @@ from diplosearch.highlight import best_sentence
 from diplosearch.lexical import ParsedQuery, parse_query
 from diplosearch.models import EmbeddingModel, Progress
 from diplosearch.query import clean, focus
-from diplosearch.results import Changes, Citation, RefreshReport, SearchResponse, SearchResult
+from diplosearch.results import (
+    Changes,
+    Citation,
+    Context,
+    RefreshReport,
+    SearchResponse,
+    SearchResult,
+)
 from diplosearch.store import IndexStore, LoadedIndex
 from diplosearch.store.cache import EmbeddingCache, text_key
 from diplosearch.store.records import FileEntry, Manifest, SourceEntry
@@ -366,6 +373,7 @@ class Engine:
                 for name, doc in sorted(documents.items())
             },
             chunks=len(chunks),
+            undated=sum(chunk.date is None for chunk in chunks),
             speakers=speakers.canonical_names(n for chunk in chunks for n in chunk.speakers),
             index_type=ann.resolve(request, len(chunks)),
             index_request=request,
@@ -444,9 +452,14 @@ class Engine:
             opened = ahead.result() if ahead is not None and refreshed is None else None
         stale = self.status().changes or None if refresh is False else None
         loaded, vector = opened or self._open(parsed.plain)
-        ranked = ranking.rank(
-            loaded, parsed, vector, mode, filters or Filters(), k, everything=everything
-        )
+        filters = filters or Filters()
+        if (filters.since or filters.until) and loaded.manifest.undated:
+            n = loaded.manifest.undated
+            warnings.append(
+                f"the date range leaves out {n:,} undated passage{'s' if n != 1 else ''} "
+                f"of {loaded.manifest.chunks:,}"
+            )
+        ranked = ranking.rank(loaded, parsed, vector, mode, filters, k, everything=everything)
         score_of = dict(ranked)
         rows = [row for row, _ in (ranked if everything else ranked[: 5 * k + 50])]
         groups = collapse(
@@ -468,6 +481,44 @@ class Engine:
             refreshed=refreshed,
             stale=stale,
             warnings=(*warnings, *self.notices),
+        )
+
+    def context(
+        self, source: str, paragraph: int, around: int = 0, progress: Progress | None = None
+    ) -> Context:
+        """Paragraph ``paragraph`` of ``source`` as a search cites it, with ``around``
+        paragraphs before and after: to read around a result. The index is brought up to
+        date first, as by a search, so the numbers are the corpus's as it is."""
+        if around < 0:
+            raise QueryError(f"the context must be 0 or more paragraphs, not {around}")
+        try:
+            self.refresh(wait=0, progress=progress)
+        except (IndexLockedError, AccessError) as exc:
+            self._notices.append(f"{exc}; answering from the index as it is")
+        model = self.model
+        loaded = self.store.load(model.name, model.dimension)
+        rows = loaded.document_rows.get(source)
+        if rows is None:
+            raise QueryError(
+                f"no document {source!r} in the index; `diplosearch status` lists them"
+            )
+        chunks = loaded.chunks[rows[0] : rows[1]]
+        numbers = sorted({chunk.paragraph for chunk in chunks})
+        if paragraph not in numbers:
+            span = f"paragraphs {numbers[0]} to {numbers[-1]}" if numbers else "no passages"
+            raise QueryError(f"{source} has no paragraph {paragraph}; it has {span}")
+        at = numbers.index(paragraph)
+        wanted = set(numbers[max(0, at - around) : at + around + 1])
+        entry = loaded.manifest.sources.get(source)
+        return Context(
+            source=source,
+            title=entry.title if entry else None,
+            paragraph=paragraph,
+            passages=tuple(
+                Citation(c.source, c.paragraph, (c.line_start, c.line_end), c.date, c.text)
+                for c in chunks
+                if c.paragraph in wanted
+            ),
         )
 
     def _open(self, text: str) -> tuple[LoadedIndex, np.ndarray]:

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from diplosearch.chunks import Chunk
+from diplosearch.errors import QueryError
+
+_PERIOD_RE = re.compile(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?")
+
+
+def period_bound(text: str, *, end: bool = False) -> str:
+    """The ISO date a date-range bound given as ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``
+    stands for: the first day of that period for a start, its last day for an end
+    (``--until 2023`` takes in all of 2023). Anything else is a :class:`QueryError`."""
+    match = _PERIOD_RE.fullmatch(text.strip())
+    if match is None:
+        raise QueryError(f"a date must be YYYY, YYYY-MM or YYYY-MM-DD, not {text!r}")
+    year, month, day = (int(part) if part else None for part in match.groups())
+    try:
+        if month is None:
+            date = dt.date(year, 12, 31) if end else dt.date(year, 1, 1)  # type: ignore[arg-type]
+        elif day is None:
+            last = calendar.monthrange(year, month)[1]  # type: ignore[arg-type]
+            date = dt.date(year, month, last if end else 1)  # type: ignore[arg-type]
+        else:
+            date = dt.date(year, month, day)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise QueryError(f"{text!r} is not a date: {exc}") from exc
+    return date.isoformat()
 
 
 @dataclass(frozen=True)

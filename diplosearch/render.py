@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from diplosearch.engine import Status
-from diplosearch.results import Changes, RefreshReport, SearchResult
+from diplosearch.results import Changes, Context, RefreshReport, SearchResult
 
 #: Characters a terminal would act on rather than show: C0/C1 controls, DEL, and the bidi
 #: overrides that can make a line read differently from what it holds.
@@ -220,3 +220,27 @@ def evaluation(table: dict[str, dict[str, float]], queries: int) -> str:
 
 def _measure(value: float) -> str:
     return f"{value:.3f}" if value <= 1 else f"{value:.1f}"
+
+
+def context(item: Context, width: int) -> str:
+    """A passage and its neighbours: the citation and title, then each paragraph with its
+    lines, the one asked for marked and in bold."""
+    indent = " " * 4
+    date = next((c.date for c in item.passages if c.paragraph == item.paragraph), None)
+    lines = [
+        click.style(printable(item.source), bold=True)
+        + f"  ¶{item.paragraph}"
+        + (f"  {date}" if date else "  (undated)")
+    ]
+    if item.title:
+        lines.append(indent + click.style(printable(item.title), fg="yellow"))
+    for passage in item.passages:
+        asked = passage.paragraph == item.paragraph
+        mark = "»" if asked else " "
+        lines.append(
+            f"{mark} ¶{passage.paragraph}  "
+            + click.style(citation(passage.source, passage.lines), dim=not asked)
+        )
+        span = (0, len(passage.text)) if asked else (0, 0)
+        lines.extend(wrap_highlighted(passage.text, span, max(40, width), indent))
+    return "\n".join(lines)

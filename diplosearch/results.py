@@ -119,3 +119,26 @@ class SearchResponse:
         """The JSON contract; ``results`` to give them in another order (a timeline)."""
         chosen = self.results if results is None else results
         return {"query": self.query, "results": [r.to_json() for r in chosen]}
+
+
+@dataclass(frozen=True)
+class Context:
+    """A passage with the paragraphs around it, for reading around a result (``show``)."""
+
+    source: str
+    title: str | None
+    #: The paragraph asked for; ``passages`` holds it and its neighbours, in order (a
+    #: long paragraph is several passages).
+    paragraph: int
+    passages: tuple[Citation, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "title": self.title,
+            "paragraph": self.paragraph,
+            "passages": [
+                {**c.to_json(), "text": c.text, "asked": c.paragraph == self.paragraph}
+                for c in self.passages
+            ],
+        }

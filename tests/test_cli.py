@@ -391,3 +391,45 @@ def test_a_damaged_query_encoder_is_found_and_exported_again(index_copy, damage)
     assert "index is sound" in run("verify", "--index", str(index)).output
     answered = run("search", "--no-refresh", *args)
     assert answered.exit_code == 0 and len(json.loads(answered.stdout)["results"]) == 5
+
+
+def test_show_prints_a_passage_with_its_neighbours(real_index):
+    """Read around a result: the paragraph a search cites, marked, with N on each side."""
+    args = corpus_args(*real_index)
+    shown = run("show", "003_605b4ee0f7fb2dfc.txt", "13", "-C", "1", *args)
+    assert shown.exit_code == 0, shown.output
+    lines = click.unstyle(shown.stdout).splitlines()
+    assert lines[0] == "003_605b4ee0f7fb2dfc.txt  ¶13  2024-07-04"
+    marked = [line for line in lines if line.startswith(("» ", "  ¶"))]
+    assert marked == ["  ¶12  003_605b4ee0f7fb2dfc.txt:25", "» ¶13  003_605b4ee0f7fb2dfc.txt:27"]
+    assert "China-Kyrgyzstan-Uzbekistan railway" in shown.stdout
+    payload = json.loads(run("show", "003_605b4ee0f7fb2dfc.txt", "13", "--json", *args).stdout)
+    assert [p["paragraph"] for p in payload["passages"]] == [11, 12, 13]  # -C 2, the last
+    assert [p["asked"] for p in payload["passages"]] == [False, False, True]
+    # The citation a search gives is the one show takes.
+    found = json.loads(run("search", RAILWAY_QUESTION, "--json", "-k", "1", *args).stdout)
+    first = found["results"][0]
+    again = json.loads(run("show", first["source"], str(first["paragraph"]), "-C", "0",
+                           "--json", *args).stdout)  # fmt: skip
+    assert again["passages"][0]["text"] == first["text"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["nope.txt", "1"], "no document 'nope.txt'"),
+        (["003_605b4ee0f7fb2dfc.txt", "99"], "has no paragraph 99; it has paragraphs 1 to 13"),
+    ],
+)
+def test_show_of_something_not_indexed_is_one_line(real_index, args, fragment):
+    assert_one_line_error(run("show", *args, *corpus_args(*real_index)), 2, fragment)
+
+
+def test_since_a_year_and_until_a_month_count_what_they_leave_out(real_index):
+    args = corpus_args(*real_index)
+    result = run("search", "railway", "--since", "2023", "--until", "2023-10", "--json", *args)
+    assert result.exit_code == 0, result.output
+    dates = [r["date"] for r in json.loads(result.stdout)["results"]]
+    assert dates and all("2023-01-01" <= d <= "2023-10-31" for d in dates)
+    assert "leaves out" in result.stderr and "undated passages" in result.stderr
+    assert_one_line_error(run("search", "railway", "--since", "May", *args), 2, "YYYY-MM")

@@ -13,7 +13,8 @@ from diplosearch import fusion
 from diplosearch.chunker import parse_document
 from diplosearch.cli import cli
 from diplosearch.engine import Engine
-from diplosearch.filters import Filters
+from diplosearch.errors import QueryError
+from diplosearch.filters import Filters, period_bound
 from diplosearch.highlight import best_sentence
 from diplosearch.lexical import parse_query
 from diplosearch.speakers import canonical_names
@@ -301,3 +302,34 @@ def test_neighbouring_query_words_are_held_only_near_each_other(tmp_path: Path):
     assert lexical.NEAR < 12  # the words between "Korean" and "war" in text 1
     assert held[("korean", "war")] == {0, 2, 3}
     assert held["korean"] == held["war"] == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize(
+    ("text", "end", "expected"),
+    [
+        ("2023", False, "2023-01-01"),
+        ("2023", True, "2023-12-31"),
+        ("2024-02", True, "2024-02-29"),
+        ("2023-02", True, "2023-02-28"),
+        ("2023-5", False, "2023-05-01"),
+        ("2023-05-18", True, "2023-05-18"),
+    ],
+)
+def test_a_date_bound_is_a_year_a_month_or_a_day(text: str, end: bool, expected: str):
+    assert period_bound(text, end=end) == expected
+
+
+@pytest.mark.parametrize("text", ["23", "2023-13", "2023-02-30", "May 2023", "2023-05-18T10"])
+def test_a_date_bound_that_is_not_one_is_refused(text: str):
+    with pytest.raises(QueryError):
+        period_bound(text)
+
+
+def test_a_date_range_says_how_many_undated_passages_it_leaves_out(fake_engine: Engine):
+    """Article 000 has no date: a date range cannot admit its passages, and says so (before,
+    --since dropped them silently)."""
+    response = fake_engine.search("cooperation", k=5, filters=Filters(since="2023-01-01"))
+    undated = fake_engine.store.read_manifest().undated
+    assert undated > 0
+    assert f"the date range leaves out {undated:,} undated passages" in response.warnings[-1]
+    assert not any("undated" in w for w in fake_engine.search("cooperation", k=5).warnings)

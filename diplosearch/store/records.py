@@ -16,7 +16,7 @@ from typing import Any
 from diplosearch.chunks import Chunk
 from diplosearch.errors import IndexCorruptError, IndexMismatchError
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
@@ -88,6 +88,9 @@ class Manifest:
     created: str
     sources: dict[str, SourceEntry]
     chunks: int
+    #: Passages with no date (their document's, or their report's in a digest): what a
+    #: date filter leaves out, said to the user.
+    undated: int = 0
     #: Every speaker spelling in the chunk table -> the one name used for that person.
     speakers: dict[str, str] = field(default_factory=dict)
     #: SHA-256 and size of every data file of the generation.
@@ -158,6 +161,7 @@ class Manifest:
                 created=str(data["created"]),
                 sources=sources,
                 chunks=int(data["chunks"]),
+                undated=int(data["undated"]),
                 speakers={str(k): str(v) for k, v in data["speakers"].items()},
                 files=files,
                 index_type=str(data["index_type"]),
@@ -167,7 +171,7 @@ class Manifest:
                 format_version=int(version),
                 generation=generation,
             )
-            if manifest.dimension <= 0 or manifest.chunks < 0:
+            if manifest.dimension <= 0 or not 0 <= manifest.undated <= manifest.chunks:
                 raise ValueError("dimension and counts must be positive")
             return manifest
         except IndexMismatchError:
