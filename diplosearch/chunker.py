@@ -256,6 +256,9 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
     """Chunk one document. ``count_tokens`` and ``max_tokens`` describe the model's window
     (word pieces, special tokens excluded)."""
     lines = split_lines(text)
+    front: dict[str, object] = {}
+    if source.lower().endswith(".md"):
+        front, lines = metadata.front_matter(lines)
     header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
     header = metadata.parse_header(lines[header_index]) if header_index is not None else None
     paragraphs = _paragraphs(_blocks(lines, header_index if header else None))
@@ -268,6 +271,10 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
     paragraphs = [p for p in paragraphs if not metadata.is_boilerplate(p.text)]
 
     header_date, header_title = header if header else (None, "")
+    # Front matter says what the text may not: its title and date come first.
+    front_title = front.get("title")
+    front_title = " ".join(front_title.split()) if isinstance(front_title, str) else None
+    header_date = metadata.front_date(front.get("date")) or header_date
     publication, reference = _document_dates(text, header_date)
     datelines = [metadata.parse_dateline(p.text) for p in paragraphs]
 
@@ -278,7 +285,7 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
     title_paragraph = None
     if title is None and first_heading is not None:
         title, title_paragraph = first_heading, paragraphs[0].number
-    title = title or header_title or None
+    title = front_title or title or header_title or None
 
     if publication is None:
         publication = next(

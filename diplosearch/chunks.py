@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 
 #: Bump when the rules of chunker.py (or speakers.py) change, so indexes are re-chunked.
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "5"
 
 
 @dataclass(frozen=True)

@@ -250,6 +250,14 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_r
                     folders.append(entry)
                 continue
             if not name.lower().endswith(DOCUMENT_SUFFIXES):
+                # Nothing is left out without a word: a saved web page or a PDF in the
+                # folder is named, so its absence from the answers is never a surprise.
+                suffix = os.path.splitext(shown)[1].lower()
+                what = f"format {suffix}" if suffix else "file without an extension"
+                warnings.append(
+                    f"skipping {rel}: unsupported {what} (documents are "
+                    f"{' and '.join(DOCUMENT_SUFFIXES)} files)"
+                )
                 continue
             if shown != name:
                 warnings.append(f"{rel}: the file name is not valid UTF-8; cited as shown here")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any
 
 _MONTHS = {
     "jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
@@ -191,3 +192,40 @@ def is_boilerplate(paragraph: str) -> bool:
 
 def starts_comment_form(paragraph: str) -> bool:
     return bool(COMMENT_FORM_RE.match(paragraph.strip()))
+
+
+#: The line that opens and closes a Markdown file's YAML front matter.
+_FENCE = "---"
+
+
+def front_matter(lines: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """A Markdown file's YAML front matter (``---`` to ``---`` or ``...`` at the top) and
+    the lines with the block blanked, so that it is never indexed and every later line
+    keeps its number. Invalid YAML, or a block that is not a mapping, still is not text of
+    the document: it is blanked and gives no metadata."""
+    if not lines or lines[0].strip() != _FENCE:
+        return {}, lines
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() in (_FENCE, "...")), None)
+    if end is None:
+        return {}, lines
+    import yaml
+
+    try:
+        data = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError:
+        data = None
+    blanked = [""] * (end + 1) + lines[end + 1 :]
+    return (data if isinstance(data, dict) else {}), blanked
+
+
+def front_date(value: Any) -> str | None:
+    """The ISO date of a front-matter ``date`` (YAML gives a date, a datetime or text)."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        text = value.strip()
+        parsed = parse_iso(text[:10]) or first_full_date(text)
+        return parsed.isoformat() if parsed else None
+    return None

@@ -262,3 +262,56 @@ def test_what_was_said_before_a_transcript_note_is_not_a_heading():
     ]
     doc = parse_document("s.txt", "\n\n".join(paragraphs) + "\n", lambda t: len(t.split()), 60)
     assert [(c.text, c.section) for c in doc.chunks] == [(p, None) for p in paragraphs]
+
+
+FRONT_MATTER = """---
+title: "Joint Statement: the China-Kyrgyzstan-Uzbekistan railway"
+date: 2024-06-06
+tags: [railway, Central Asia]
+---
+
+# Railway agreement signed
+
+The three governments signed the intergovernmental agreement on the railway project.
+
+It will run from Kashgar through Torugart to Andijan.
+"""
+
+
+def count(text: str) -> int:
+    return len(text.split())
+
+
+@pytest.mark.parametrize(
+    ("date_line", "expected"),
+    [("date: 2024-06-06", "2024-06-06"), ("date: 2024-06-06T09:30:00Z", "2024-06-06"),
+     ("date: June 6, 2024", "2024-06-06"), ("date: soon", None)],
+)  # fmt: skip
+def test_markdown_front_matter_gives_title_and_date_and_is_not_indexed(date_line, expected):
+    text = FRONT_MATTER.replace("date: 2024-06-06", date_line)
+    doc = parse_document("statement.md", text, count, 60)
+    assert doc.title == "Joint Statement: the China-Kyrgyzstan-Uzbekistan railway"
+    assert doc.date == expected
+    assert not any("tags" in c.text or "title:" in c.text for c in doc.chunks)
+    lines = split_lines(text)
+    assert [c.text for c in doc.chunks][-2:] == [lines[8], lines[10]]  # line numbers kept
+    assert [c.line_start for c in doc.chunks][-2:] == [9, 11]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "---\ntitle: [unclosed\n---\n\nBody text here.\n",  # not YAML
+        "---\n- a list\n- not a mapping\n---\n\nBody text here.\n",
+        "---\n!!python/object/apply:os.system ['echo owned']\n---\n\nBody text here.\n",
+    ],
+)
+def test_front_matter_that_is_not_a_mapping_is_dropped_and_never_runs(text):
+    doc = parse_document("notes.md", text, count, 60)
+    assert [c.text for c in doc.chunks] == ["Body text here."]
+    assert doc.title is None or "owned" not in doc.title
+
+
+def test_a_text_file_that_starts_with_a_rule_is_text():
+    doc = parse_document("notes.txt", "---\ntitle: x\n---\n\nBody text here.\n", count, 60)
+    assert any("title: x" in c.text for c in doc.chunks)

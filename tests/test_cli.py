@@ -433,3 +433,26 @@ def test_since_a_year_and_until_a_month_count_what_they_leave_out(real_index):
     assert dates and all("2023-01-01" <= d <= "2023-10-31" for d in dates)
     assert "leaves out" in result.stderr and "undated passages" in result.stderr
     assert_one_line_error(run("search", "railway", "--since", "May", *args), 2, "YYYY-MM")
+
+
+def test_files_that_are_not_documents_are_named_in_search_and_status(index_copy):
+    """A saved web page or a PDF in the corpus folder was left out without a word: each
+    is now named once, with why, by every search and by status (hidden files stay
+    unmentioned)."""
+    seeds, index = index_copy
+    (seeds / "statement.pdf").write_bytes(b"%PDF-1.7\n")
+    (seeds / "page.html").write_text("<!DOCTYPE html><title>Readout</title>", encoding="utf-8")
+    (seeds / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    found = run("search", "railway", "-k", "1", *corpus_args(seeds, index))
+    assert found.exit_code == 0
+    warnings = [line for line in found.stderr.splitlines() if "warning" in line]
+    assert warnings == [
+        "diplosearch: warning: skipping page.html: unsupported format .html (documents are "
+        ".txt and .md files)",
+        "diplosearch: warning: skipping statement.pdf: unsupported format .pdf (documents are "
+        ".txt and .md files)",
+    ]
+    status = run("status", *corpus_args(seeds, index)).stdout
+    assert "warning: skipping page.html: unsupported format .html" in status
+    assert "warning: skipping statement.pdf: unsupported format .pdf" in status
+    assert "DS_Store" not in found.stderr + status

@@ -57,7 +57,8 @@ def make_corpus(root: Path, outside: Path) -> dict[str, str | None]:
     put("bad\x1bname.txt", b"Title line\n\nA file name with an escape character.\n")
     (root / "deep" / "er" / "still").mkdir(parents=True)
     put("deep/er/still/nested.md", b"# Nested\n\nA nested document.\n")
-    (root / "notes.pdf").write_bytes(b"%PDF-1.4 not a document suffix")
+    put("notes.pdf", b"%PDF-1.4 not a document suffix", "unsupported format .pdf")
+    put("README", b"no extension at all", "unsupported file without an extension")
     (root / ".hidden.txt").write_text("hidden files are ignored")
 
     (outside / "secret.txt").write_text("Outside\n\nThis must never be indexed.\n")
