@@ -60,10 +60,7 @@ class EmbeddingCache:
         try:
             self._db = self._open()
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and not _damage(exc):
-                raise  # locked, read-only, disk full: not the file's fault
-            self._reset(exc)
-            self._db = self._open()
+            self._start_afresh(exc)
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60)
@@ -76,8 +73,15 @@ class EmbeddingCache:
             raise
         return db
 
-    def _reset(self, exc: Exception) -> None:
-        """Remove a damaged cache file (and its journal); its vectors are embedded again."""
+    def _start_afresh(self, exc: sqlite3.DatabaseError) -> None:
+        """After ``exc``: if it says the file is damaged, remove the file (and its journal)
+        and open a new, empty cache, whose vectors are embedded again; otherwise (locked,
+        read-only, disk full: not the file's fault) raise it."""
+        if isinstance(exc, sqlite3.OperationalError) and not _damage(exc):
+            raise exc
+        db = getattr(self, "_db", None)  # None when the file could not even be opened
+        if db is not None:
+            db.close()
         for suffix in ("", "-journal", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 Path(f"{self.path}{suffix}").unlink()
@@ -85,6 +89,7 @@ class EmbeddingCache:
             f"the embedding cache {self.path} was unreadable ({exc}); it was removed and "
             "its vectors are embedded again"
         )
+        self._db = self._open()
 
     def close(self) -> None:
         self._db.close()
@@ -104,11 +109,7 @@ class EmbeddingCache:
         try:
             return self._get_many(hashes)
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and not _damage(exc):
-                raise
-            self._db.close()
-            self._reset(exc)
-            self._db = self._open()
+            self._start_afresh(exc)
             return {}
 
     def _get_many(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
@@ -144,11 +145,7 @@ class EmbeddingCache:
         try:
             self._insert(rows)
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and not _damage(exc):
-                raise
-            self._db.close()
-            self._reset(exc)
-            self._db = self._open()
+            self._start_afresh(exc)
             self._insert(rows)
 
     def _insert(self, rows: list[tuple[str, str, bytes, bytes]]) -> None:
