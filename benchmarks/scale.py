@@ -203,7 +203,7 @@ def quality(
 
 def synthetic(base: Path, seeds: Path, size: int, kind: str, work: Path) -> dict[str, Any]:
     """A ``size``-chunk generation from ``base``'s real rows, copied with noisy vectors."""
-    from diplosearch.corpus import scan
+    from diplosearch.ingest.corpus import scan
     from diplosearch.store import IndexStore
 
     real = loaded(base)

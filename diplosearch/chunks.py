@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 
 #: Bump when the rules of chunker.py (or speakers.py) change, so indexes are re-chunked.
-CHUNKER_VERSION = "5"
+CHUNKER_VERSION = "6"
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Chunk:
     speakers: tuple[str, ...] = ()
     #: Sentence spans in ``text``: what a result highlights (embedded at build time).
     sentences: tuple[tuple[int, int], ...] = ()
+    #: (first, last) page of a PDF the passage is printed on; ``None`` for other formats.
+    pages: tuple[int, int] | None = None
 
     @property
     def vector_spans(self) -> tuple[tuple[int, int], ...]:
@@ -54,3 +56,7 @@ class Document:
     title: str | None
     date: str | None
     chunks: tuple[Chunk, ...]
+    #: How the file was read (ingest/formats), its language and canonical URL.
+    format: str = "text"
+    language: str | None = None
+    url: str | None = None

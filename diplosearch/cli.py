@@ -17,7 +17,7 @@ from diplosearch.engine import MAX_RESULTS, MODES, Engine
 from diplosearch.errors import DiplosearchError, IndexCorruptError, JudgementsError
 from diplosearch.evaluation.judgements import SPLITS
 from diplosearch.filters import Filters, period_bound
-from diplosearch.models import BACKENDS
+from diplosearch.models import BACKENDS, DEFAULT_CHOICE
 
 
 class _Group(click.Group):
@@ -230,6 +230,15 @@ def search(
     f"{FLAT_LIMIT:,} chunks, then hnsw. Kept by later refreshes. [default: auto]",
 )
 @click.option(
+    "--model",
+    "model_choice",
+    metavar="PATH",
+    help="Embedding model: PATH of a sentence-transformers model folder on disk (a "
+    f"multilingual one, say), or {DEFAULT_CHOICE} for the shipped all-MiniLM-L6-v2 "
+    "(English). Recorded in the index: searches use it and later refreshes keep it; a "
+    "change rebuilds the index (docs/models.md). [default: the index's model]",
+)
+@click.option(
     "--backend",
     type=click.Choice(BACKENDS),
     default="torch",
@@ -260,6 +269,7 @@ def search(
 def index(
     rebuild: bool,
     index_type: str | None,
+    model_choice: str | None,
     backend: str,
     ray_address: str | None,
     wait: float,
@@ -276,7 +286,13 @@ def index(
     """
     from diplosearch.models import MiniLM
 
-    model: Any = MiniLM(backend=backend)
+    model: Any
+    if model_choice is None:  # the index's own model: a refresh does not switch models
+        model = Engine(seeds, index_dir).recorded_model(backend)
+    elif model_choice == DEFAULT_CHOICE:
+        model = MiniLM(backend=backend)
+    else:  # not a click.Path: a bad PATH is a ModelError (exit 8), said in one line
+        model = MiniLM(Path(model_choice), backend=backend)
     if ray_address is not None:
         from diplosearch.distributed import RayModel
 
@@ -388,6 +404,10 @@ def status(as_json: bool, seeds: Path, index_dir: Path) -> None:
         "dimension": manifest.dimension if manifest else None,
         "documents": len(manifest.sources) if manifest else 0,
         "chunks": manifest.chunks if manifest else 0,
+        "formats": manifest.count_by("format") if manifest else {},
+        "languages": manifest.count_by("language") if manifest else {},
+        "notes": list(state.notes),
+        "warnings": list(state.warnings),
         "index_type": manifest.index_type if manifest else None,
         "acronyms": manifest.acronyms if manifest else {},
         "fresh": bool(manifest) and not state.problem and not changes,

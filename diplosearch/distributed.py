@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from diplosearch.errors import ModelError
-from diplosearch.models import MiniLM, Progress, Spans
+from diplosearch.models import DEFAULT_MODEL, MiniLM, Progress, Spans
 
 #: Texts per task: large enough to amortise a round trip, small enough to balance load.
 BATCH_TEXTS = 256
@@ -27,8 +27,10 @@ BATCH_TEXTS = 256
 class _Embedder:
     """A Ray actor's state: the model, loaded once per worker process."""
 
-    def __init__(self, backend: str) -> None:
-        self.model = MiniLM(backend=backend)
+    def __init__(self, backend: str, folder: Path | None = None) -> None:
+        """``folder``: the model folder of ``index --model PATH`` (None: the shipped model,
+        wherever the worker's package is); every node must have it at that path."""
+        self.model = MiniLM(folder, backend=backend)
         #: Where the ONNX backend finds its graph; torch and bf16 need no folder.
         self.encoder = self.model.folder
         if backend == "onnx":  # the worker's own export of the same graph
@@ -80,8 +82,9 @@ class RayModel:
             order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
             batches = [order[i : i + BATCH_TEXTS] for i in range(0, len(order), BATCH_TEXTS)]
             actor = ray.remote(num_cpus=1)(_Embedder)
+            folder = None if self._model.name == DEFAULT_MODEL else self._model.folder
             pool = ActorPool(
-                [actor.remote(self._model.backend) for _ in range(min(cpus, len(batches)))]
+                [actor.remote(self._model.backend, folder) for _ in range(min(cpus, len(batches)))]
             )
             work = (([texts[i] for i in b], [spans[i] for i in b]) for b in batches)
             out: list[np.ndarray] = [np.empty(0)] * len(texts)

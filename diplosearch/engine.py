@@ -9,6 +9,7 @@ are embedded. A query that finds the index fresh never loads torch.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import sqlite3
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diplosearch import corpus, ranking
+from diplosearch import ranking
 from diplosearch.chunks import CHUNKER_VERSION, Chunk, Document
 from diplosearch.errors import (
     AccessError,
@@ -34,6 +35,9 @@ from diplosearch.errors import (
 from diplosearch.filters import Filters, speakers_of
 from diplosearch.fusion import collapse
 from diplosearch.highlight import best_sentence
+from diplosearch.ingest import corpus
+from diplosearch.ingest.extractor import Extractor
+from diplosearch.ingest.formats import LINED, ExtractionError
 from diplosearch.lexical import ParsedQuery, parse_query
 from diplosearch.models import EmbeddingModel, Progress
 from diplosearch.query import clean, focus
@@ -59,6 +63,9 @@ class Status:
     problem: str | None
     #: Warnings met on the way (a damaged generation passed over).
     warnings: tuple[str, ...] = ()
+    #: What the user should know about what the index can do (documents in languages
+    #: the model does not read).
+    notes: tuple[str, ...] = ()
 
 
 MODES = ("dense", "lexical", "hybrid")
@@ -79,6 +86,29 @@ def encoder_key(model: EmbeddingModel) -> str:
     return f"{slug or 'model'}-{model.fingerprint()[:12]}"
 
 
+def language_notes(manifest: Manifest) -> tuple[str, ...]:
+    """A note when documents are in languages the index's model does not read: the
+    shipped model is English-only, so dense search cannot match them across languages
+    (lexical search still finds their words, analysed in their language)."""
+    from diplosearch.ingest.language import name
+    from diplosearch.models import DEFAULT_MODEL
+
+    if manifest.model != DEFAULT_MODEL:
+        return ()
+    others = {k: v for k, v in manifest.count_by("language").items() if k not in ("en", "unknown")}
+    if not others:
+        return ()
+    n = sum(others.values())
+    listed = ", ".join(f"{name(code)} {count}" for code, count in others.items())
+    return (
+        f"{n} document{'s are' if n != 1 else ' is'} not in English ({listed}); the model "
+        f"{DEFAULT_MODEL} reads English only, so meaning-based (dense) search cannot match "
+        "them to English questions, while lexical search finds their own words. To search "
+        "across languages, index with a multilingual model: diplosearch index --model PATH "
+        "(docs/models.md)",
+    )
+
+
 class Engine:
     def __init__(
         self,
@@ -95,12 +125,38 @@ class Engine:
 
     @property
     def model(self) -> EmbeddingModel:
-        """The embedding model, created on first use (reading its config is not free)."""
+        """The embedding model, created on first use (reading its config is not free):
+        unless one was given, the one the live index was built with."""
         if self._model is None:
-            from diplosearch.models import MiniLM
-
-            self._model = MiniLM()
+            self._model = self.recorded_model()
         return self._model
+
+    def recorded_model(self, backend: str = "torch") -> EmbeddingModel:
+        """The model the manifest names (``index --model PATH`` records its folder's
+        absolute path), or the shipped one when there is no readable index: queries must
+        be embedded by the model that embedded the passages, and a refresh keeps it, as
+        it keeps the index type. Reads the manifest a query reads anyway (it is cached)."""
+        from diplosearch.models import MiniLM
+
+        name = None
+        for _ in range(2):  # read again: an I/O error once is not damage (nor a new model)
+            try:
+                name = self.store.read_manifest().model
+                break
+            except IndexCorruptError:
+                continue  # twice: no generation is readable, and a build starts afresh
+            except (IndexMissingError, IndexMismatchError):
+                break  # no index (of this format) yet
+        if name is None or not Path(name).is_absolute():  # the shipped model's hub id
+            return MiniLM(backend=backend)
+        try:
+            return MiniLM(Path(name), backend=backend)
+        except ModelError as exc:
+            raise ModelError(
+                f"{exc}, and the index was built with it; `diplosearch index --model PATH` "
+                "rebuilds the index with a model folder, `diplosearch index --model default` "
+                "with the shipped model"
+            ) from exc
 
     # -- state ------------------------------------------------------------------------
 
@@ -120,19 +176,20 @@ class Engine:
         """Warnings met so far (files skipped, damage passed over), each once, in order."""
         return list(dict.fromkeys([*self._notices, *self.store.notices]))
 
-    def _scan(self) -> dict[str, corpus.SourceFile]:
+    def _scan(self, *, retry: bool = False) -> dict[str, corpus.SourceFile]:
         try:
             known: dict[str, SourceEntry] = self.store.read_manifest().sources
         except (IndexMissingError, IndexMismatchError, IndexCorruptError):
             known = {}
         stored = self.store.read_skipped()
-        found = corpus.scan(self.seeds, known, stored if self._skipped is None else self._skipped)
+        remembered = {} if retry else stored if self._skipped is None else self._skipped
+        found = corpus.scan(self.seeds, known, remembered)
         if found.skipped != stored:
             self.store.save_skipped(found.skipped)
         self._skipped = found.skipped
         self._notices.extend(found.warnings)
         if not found.sources:
-            raise CorpusError(f"no .txt or .md documents in {self.seeds}")
+            raise CorpusError(f"no documents in {self.seeds} ({corpus.SUPPORTED})")
         return found.sources
 
     def _state(self, sources: dict[str, corpus.SourceFile]) -> Status:
@@ -155,7 +212,8 @@ class Engine:
             state = self._state(sources)
         except IndexCorruptError as exc:
             state = Status(manifest=None, changes=None, problem=str(exc))
-        return replace(state, warnings=tuple(self.notices))
+        notes = language_notes(state.manifest) if state.manifest else ()
+        return replace(state, warnings=tuple(self.notices), notes=notes)
 
     def _needs_refresh(self, sources: dict[str, corpus.SourceFile]) -> str | None:
         """Why the index must be (re)built for ``sources``, or ``None`` when it is fresh."""
@@ -213,7 +271,9 @@ class Engine:
                     self.store.pointer()
                 except IndexCorruptError as exc:
                     self._notices.append(self.store.repair_pointer(exc))
-        sources = self._scan()  # again: the corpus may have moved while we waited
+        # Again: the corpus may have moved while we waited. A rebuild reads again the
+        # files skipped for their content (a newer extractor may read them).
+        sources = self._scan(retry=rebuild)
         try:
             reason = "rebuild requested" if rebuild else self._needs_refresh(sources)
         except IndexCorruptError as exc:
@@ -253,6 +313,25 @@ class Engine:
         except (IndexMissingError, IndexMismatchError, IndexCorruptError):
             return None
 
+    def _skip(self, source: corpus.SourceFile, reason: str) -> None:
+        """Leave out a file that cannot be read as its format, with one warning, and
+        remember it by stat stamp so that later scans name it without reading it."""
+        self._notices.append(f"skipping {source.relpath}: {reason}")
+        if self._skipped is None:
+            self._skipped = {}
+        stamp = source.stamp
+        if stamp is None:
+            # Changed too recently for its stamp to be trusted as unchanged text; a file
+            # that cannot be read as its format is remembered all the same (status must
+            # name it), and a rewrite moves its ctime.
+            try:
+                stamp = corpus.stat_stamp(os.stat(source.location))
+            except OSError:
+                return
+        if corpus.known_reason(reason):
+            self._skipped[source.relpath] = (*stamp, reason)
+            self.store.save_skipped(self._skipped)
+
     def _export_encoder(self, key: str, *, full: bool) -> dict[str, FileEntry]:
         """Make sure the query encoder ``key`` is whole (one the live manifest lists and
         that fails its checksums is removed and exported again) and return its files for
@@ -283,8 +362,9 @@ class Engine:
         request: str = "auto",
         full: bool = False,
     ) -> RefreshReport:
-        from diplosearch import acronyms, ann, speakers
-        from diplosearch.chunker import parse_document
+        from diplosearch import acronyms, ann
+        from diplosearch.ingest import speakers
+        from diplosearch.ingest.chunker import parse_document
 
         model = self.model
         live = self._previous()
@@ -298,7 +378,8 @@ class Engine:
             for name, source in sources.items()
             if previous and name in indexed and indexed[name].sha256 == source.sha256
         }
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        extractor = Extractor(self.store.extractions_path)
+        with extractor, ThreadPoolExecutor(max_workers=1) as pool:
             # A document to chunk may bring text never embedded: load the network (seconds
             # of imports, much of it native) on a second thread while chunking runs here.
             loading = pool.submit(model.warm_up) if len(kept) < len(sources) else None
@@ -310,18 +391,30 @@ class Engine:
                         title=entry.title,
                         date=entry.date,
                         chunks=tuple(previous[1].get(name, ())) if previous else (),
+                        format=entry.format,
+                        language=entry.language,
+                        url=entry.url,
                     )
                     continue
                 try:
-                    text, warnings, sources[name] = source.read()
+                    data, warnings, sources[name] = source.read_bytes()
                 except corpus.SourceChanged as exc:
                     self._notices.append(f"skipping {exc}; it is read afresh next time")
                     del sources[name]
                     continue
                 self._notices.extend(warnings)
-                documents[name] = parse_document(name, text, model.count_tokens, model.max_tokens)
+                try:
+                    extracted = extractor.extract(name, data, sources[name].sha256)
+                except ExtractionError as exc:
+                    self._skip(sources.pop(name), str(exc))
+                    continue
+                self._notices.extend(f"{name}: {w}" for w in extracted.warnings)
+                documents[name] = parse_document(
+                    name, extracted, model.count_tokens, model.max_tokens
+                )
             if loading is not None:
                 loading.result()
+            self._notices.extend(extractor.notices)
         chunks = [chunk for name in sorted(documents) for chunk in documents[name].chunks]
 
         key = encoder_key(model)
@@ -369,6 +462,9 @@ class Engine:
                     date=doc.date,
                     chunks=len(doc.chunks),
                     stamp=sources[name].stamp,
+                    format=doc.format,
+                    language=doc.language,
+                    url=doc.url,
                 )
                 for name, doc in sorted(documents.items())
             },
@@ -505,7 +601,13 @@ class Engine:
         chunks = loaded.chunks[rows[0] : rows[1]]
         numbers = sorted({chunk.paragraph for chunk in chunks})
         if paragraph not in numbers:
-            span = f"paragraphs {numbers[0]} to {numbers[-1]}" if numbers else "no passages"
+            if not numbers:
+                span = "no passages"
+            elif numbers[-1] - numbers[0] + 1 == len(numbers):
+                span = f"paragraphs {numbers[0]} to {numbers[-1]}"
+            else:  # headings and table rows are not passages: say which paragraphs are
+                listed = ", ".join(map(str, numbers[:12])) + (", …" if len(numbers) > 12 else "")
+                span = f"passages in paragraphs {listed}"
             raise QueryError(f"{source} has no paragraph {paragraph}; it has {span}")
         at = numbers.index(paragraph)
         wanted = set(numbers[max(0, at - around) : at + around + 1])
@@ -514,11 +616,7 @@ class Engine:
             source=source,
             title=entry.title if entry else None,
             paragraph=paragraph,
-            passages=tuple(
-                Citation(c.source, c.paragraph, (c.line_start, c.line_end), c.date, c.text)
-                for c in chunks
-                if c.paragraph in wanted
-            ),
+            passages=tuple(_citation(c, entry) for c in chunks if c.paragraph in wanted),
         )
 
     def _open(self, text: str) -> tuple[LoadedIndex, np.ndarray]:
@@ -548,6 +646,7 @@ class Engine:
     ) -> SearchResult:
         chunk = loaded.chunks[row]
         entry = loaded.manifest.sources.get(chunk.source)
+        where = _citation(chunk, entry)
         return SearchResult(
             rank=rank,
             score=score,
@@ -555,7 +654,10 @@ class Engine:
             title=entry.title if entry else None,
             date=chunk.date,
             paragraph=chunk.paragraph,
-            lines=(chunk.line_start, chunk.line_end),
+            lines=where.lines,
+            page=where.page,
+            url=where.url,
+            format=where.format,
             text=chunk.text,
             section=chunk.section,
             chunk_id=chunk.id,
@@ -564,13 +666,24 @@ class Engine:
                 chunk.text, chunk.sentences, loaded.sentence_vectors_of(row), vector, parsed
             ),
             also_in=tuple(
-                Citation(
-                    source=copy.source,
-                    paragraph=copy.paragraph,
-                    lines=(copy.line_start, copy.line_end),
-                    date=copy.date,
-                    text=copy.text,
-                )
+                _citation(copy, loaded.manifest.sources.get(copy.source))
                 for copy in (loaded.chunks[c] for c in copies)
             ),
         )
+
+
+def _citation(chunk: Chunk, entry: SourceEntry | None) -> Citation:
+    """Where ``chunk`` is, as a reader finds it: the file's lines for text and Markdown
+    (the lines of other formats are those of their extracted text, meaningless in the
+    file), a PDF's pages, a web page's URL."""
+    form = entry.format if entry else "text"
+    return Citation(
+        source=chunk.source,
+        paragraph=chunk.paragraph,
+        lines=(chunk.line_start, chunk.line_end) if form in LINED else None,
+        date=chunk.date,
+        text=chunk.text,
+        page=chunk.pages,
+        url=entry.url if entry else None,
+        format=form,
+    )

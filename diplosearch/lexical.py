@@ -95,6 +95,54 @@ def analyzer() -> Any:
     )
 
 
+#: Tantivy's Snowball stemmers by ISO 639-1 code. English is the index's own analyzer;
+#: a document in one of these languages is stemmed in its language first (see analyse).
+SNOWBALL = {
+    "ar": "arabic", "da": "danish", "de": "german", "el": "greek", "es": "spanish",
+    "fi": "finnish", "fr": "french", "hu": "hungarian", "it": "italian", "nb": "norwegian",
+    "nl": "dutch", "no": "norwegian", "pt": "portuguese", "ro": "romanian", "ru": "russian",
+    "sv": "swedish", "ta": "tamil", "tr": "turkish",
+}  # fmt: skip
+#: Languages analysed before the index's own analyzer: Snowball's, and Chinese (words cut
+#: by jieba: Chinese is written without spaces, so it has no words to match otherwise).
+ANALYSED = frozenset((*SNOWBALL, "zh"))
+_CJK_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+@cache
+def _language_analyzer(code: str) -> Any:
+    """Lower-cased words Snowball-stemmed in ``code``'s language, then accents folded
+    (stemming first: Snowball's rules expect the accents)."""
+    import tantivy
+
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.stemmer(SNOWBALL[code]))
+        .build()
+    )
+
+
+def _segment(text: str) -> list[str]:
+    """Chinese text cut into words by rjieba (jieba-rs: jieba's dictionary and HMM, built
+    into a Rust extension that needs no cache file and loads in milliseconds)."""
+    import rjieba
+
+    return [word for word in rjieba.cut(text) if _TERM_RE.search(word)]
+
+
+def analyse(text: str, language: str | None) -> str:
+    """``text``, of a document in ``language``, as the index's analyzer is to see it:
+    words stemmed in their language ("железной дороги" as "железн дорог"), Chinese cut
+    into words ("中吉乌铁路" as "中吉乌 铁路"); unchanged for English and for languages
+    with no analyzer. Queries are analysed alike for each language the corpus holds."""
+    if language == "zh":
+        return " ".join(_segment(text)) if _CJK_RE.search(text) else text
+    if language in SNOWBALL:
+        return " ".join(_language_analyzer(language).analyze(text))
+    return text
+
+
 def _acronym_analyzer() -> Any:
     import tantivy
 
@@ -123,9 +171,14 @@ def _schema() -> Any:
     return builder.build()
 
 
-def write(folder: Path, texts: Sequence[str], contexts: Sequence[str]) -> None:
-    """Index ``texts`` (row i is ``texts[i]``, under the title and heading ``contexts[i]``)
-    into the new folder ``folder``.
+def write(
+    folder: Path,
+    texts: Sequence[str],
+    contexts: Sequence[str],
+    languages: Sequence[str | None] | None = None,
+) -> None:
+    """Index ``texts`` (row i is ``texts[i]``, under the title and heading ``contexts[i]``,
+    in the language ``languages[i]``) into the new folder ``folder``.
 
     Any failure (a full disk) raises :class:`OSError`; Tantivy reports it as ValueError."""
     import tantivy
@@ -140,10 +193,12 @@ def write(folder: Path, texts: Sequence[str], contexts: Sequence[str]) -> None:
         # segments and ties rank alike in every build (two threads build 2x faster
         # but split rows between segments at random).
         writer = index.writer(heap_size=256_000_000, num_threads=1)
-        for row, (text, context) in enumerate(zip(texts, contexts, strict=True)):
+        languages = languages or [None] * len(texts)
+        rows = zip(texts, contexts, languages, strict=True)
+        for row, (text, context, language) in enumerate(rows):
             document = tantivy.Document()
-            document.add_text(TEXT, join_dotted(text))
-            document.add_text(CONTEXT, join_dotted(context))
+            document.add_text(TEXT, analyse(join_dotted(text), language))
+            document.add_text(CONTEXT, analyse(join_dotted(context), language))
             document.add_text(ACRONYMS, " ".join(acronyms(text)))
             document.add_unsigned(ROW, row)
             writer.add_document(document)
@@ -197,10 +252,18 @@ def _reading_view(folder: Path) -> Path:
 
 
 class LexicalIndex:
-    def __init__(self, folder: Path, definitions: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        definitions: Mapping[str, str] | None = None,
+        languages: Iterable[str | None] = (),
+    ) -> None:
         """Open for reading; raises :class:`OSError` if ``folder`` is not a readable index
         (Tantivy memory-maps its files: opening reads almost nothing). ``definitions``
-        maps the corpus's acronyms to their long forms (see acronyms.py)."""
+        maps the corpus's acronyms to their long forms (see acronyms.py); ``languages``
+        are those of its documents, for which query words are analysed too."""
+        #: Languages of the corpus whose documents were analysed (see analyse).
+        self.languages = tuple(sorted({code for code in languages if code in ANALYSED}))
         import tantivy
 
         if not (folder / "meta.json").is_file():
@@ -250,15 +313,45 @@ class LexicalIndex:
         ]
         return longs, shorts
 
+    def forms(self, word: str) -> list[str]:
+        """``word`` as written, and as analysed for each language of the corpus (its
+        Russian stem; the Chinese words it holds), each to be looked up as a phrase."""
+        forms = [word]
+        for language in self.languages:
+            if language == "zh":
+                forms += _segment(word) if _CJK_RE.search(word) else []
+            elif (analysed := analyse(word, language)) and analysed != word:
+                forms.append(analysed)
+        return list(dict.fromkeys(forms))
+
+    def _any_form(self, text: str, field: str = TEXT) -> Any:
+        """A phrase query for ``text`` in any of the corpus's languages."""
+        if not self.languages:
+            return self._phrase(text, field)
+        forms = [text]
+        for language in self.languages:
+            analysed = analyse(text, language)
+            if analysed.strip() and analysed != text:
+                forms.append(analysed)
+        if len(forms) == 1:
+            return self._phrase(text, field)
+        occur = self._tantivy.Occur
+        return self._tantivy.Query.boolean_query(
+            [(occur.Should, self._phrase(form, field)) for form in dict.fromkeys(forms)]
+        )
+
     def _clauses(self, query: ParsedQuery, *, phrases_must: bool = True) -> list[Any]:
         occur = self._tantivy.Occur
         boost = self._tantivy.Query.boost_query
-        clauses = [(occur.Must if phrases_must else occur.Should, self._phrase(p))
+        clauses = [(occur.Must if phrases_must else occur.Should, self._any_form(p))
                    for p in query.phrases]  # fmt: skip
         for word in dict.fromkeys(query.words):
-            clauses.append((occur.Should, self._phrase(word)))
-            if CONTEXT_WEIGHT:
-                clauses.append((occur.Should, boost(self._phrase(word, CONTEXT), CONTEXT_WEIGHT)))
+            for form in self.forms(word):
+                clauses.append((occur.Should, self._phrase(form)))
+                if CONTEXT_WEIGHT:
+                    clauses.append(
+                        (occur.Should, boost(self._phrase(form, CONTEXT), CONTEXT_WEIGHT))
+                    )
         longs, shorts = self.expansions(query)
         clauses += [(occur.Should, self._acronym(a)) for a in (*query.acronyms, *shorts)]
         clauses += [(occur.Should, self._phrase(long)) for long in longs]
@@ -312,9 +405,10 @@ class LexicalIndex:
         documents = max(1, self.count())
         weights: dict[str, float] = {}
         for word in query.words:
-            for term in analyzer().analyze(word):
-                frequency = self._searcher.doc_freq(TEXT, term)
-                weights[term] = idf(documents, frequency)
+            for form in self.forms(word):
+                for term in analyzer().analyze(form):
+                    frequency = self._searcher.doc_freq(TEXT, term)
+                    weights[term] = idf(documents, frequency)
         for short in query.acronyms:
             frequency = self._searcher.doc_freq(ACRONYMS, short.lower())
             weights[f"{ACRONYMS}:{short.lower()}"] = idf(documents, frequency)
@@ -360,7 +454,7 @@ class LexicalIndex:
 
     def matching(self, phrases: Iterable[str]) -> set[int]:
         """Rows containing every phrase."""
-        clauses = [(self._tantivy.Occur.Must, self._phrase(p)) for p in phrases]
+        clauses = [(self._tantivy.Occur.Must, self._any_form(p)) for p in phrases]
         if not clauses:
             return set()
         query = self._tantivy.Query.boolean_query(clauses)

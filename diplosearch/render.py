@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from diplosearch.engine import Status
-from diplosearch.results import Changes, Context, RefreshReport, SearchResult
+from diplosearch.results import Changes, Citation, Context, RefreshReport, SearchResult
 
 #: Characters a terminal would act on rather than show: C0/C1 controls, DEL, and the bidi
 #: overrides that can make a line read differently from what it holds.
@@ -38,10 +38,16 @@ def json_text(payload: object) -> str:
     return _JSON_RAW_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def citation(source: str, lines: tuple[int, int]) -> str:
-    start, end = lines
-    source = printable(source)
-    return f"{source}:{start}" if start == end else f"{source}:{start}-{end}"
+def citation(item: SearchResult | Citation) -> str:
+    """``file:lines`` for text, ``file p. 3`` (``pp. 3-4``) for a PDF, else the file."""
+    source = printable(item.source)
+    if item.lines:
+        start, end = item.lines
+        return f"{source}:{start}" if start == end else f"{source}:{start}-{end}"
+    if item.page:
+        first, last = item.page
+        return f"{source} p. {first}" if first == last else f"{source} pp. {first}-{last}"
+    return source
 
 
 def wrap_highlighted(text: str, span: tuple[int, int], width: int, indent: str) -> list[str]:
@@ -76,7 +82,7 @@ def wrap_highlighted(text: str, span: tuple[int, int], width: int, indent: str) 
 
 def _also_in(item: SearchResult) -> str:
     return ", ".join(
-        citation(c.source, c.lines) + (f" ({c.date})" if c.date else "") for c in item.also_in
+        citation(c) + (f" ({c.date})" if c.date else "") for c in item.also_in
     )
 
 
@@ -88,13 +94,15 @@ def result(item: SearchResult, width: int) -> str:
         f"{item.rank:>2}. "
         + click.style(f"{item.score:.3f}", fg="cyan")
         + "  "
-        + click.style(citation(item.source, item.lines), bold=True)
+        + click.style(citation(item), bold=True)
         + f"  ¶{item.paragraph}"
         + (f"  {item.date}" if item.date else "  (undated)")
     )
     lines = [head]
     if item.title:
         lines.append(indent + click.style(printable(item.title), fg="yellow"))
+    if item.url:
+        lines.append(indent + click.style(printable(item.url), fg="blue"))
     if item.section and item.section != item.title:
         lines.append(indent + click.style(f"› {printable(item.section)}", fg="yellow"))
     if item.speakers:
@@ -109,7 +117,8 @@ def result(item: SearchResult, width: int) -> str:
 def timeline_order(results: list[SearchResult]) -> list[SearchResult]:
     """Dated first, oldest first; within a date by document and position; undated last."""
     return sorted(
-        results, key=lambda r: (r.date is None, r.date or "", r.source, r.paragraph, r.lines)
+        results,
+        key=lambda r: (r.date is None, r.date or "", r.source, r.paragraph, r.lines or (0, 0)),
     )
 
 
@@ -130,7 +139,7 @@ def timeline(results: list[SearchResult], width: int) -> str:
         )
         who = printable(", ".join(item.speakers)) or "unattributed"
         lines = [
-            f"  #{item.rank} {citation(item.source, item.lines)} ¶{item.paragraph}  "
+            f"  #{item.rank} {citation(item)} ¶{item.paragraph}  "
             + click.style(who, fg="magenta")
         ]
         lines.extend(wrap_highlighted(item.text[start:end], (0, 0), max(40, width), " " * 6))
@@ -172,6 +181,8 @@ def status(state: Status, seeds: Path, index: Path) -> str:
             f"model:   {manifest.model} ({manifest.dimension}-d, "
             f"weights {manifest.model_fingerprint[:12]})",
             f"content: {len(manifest.sources)} documents, {manifest.chunks} chunks",
+            "formats: " + _counts(manifest.count_by("format")),
+            "languages: " + _counts(manifest.count_by("language")),
             f"vectors: {manifest.index_type} index"
             + (" (auto)" if manifest.index_request == "auto" else " (asked for)"),
             f"terms:   {len(manifest.acronyms)} acronyms defined in the corpus",
@@ -192,11 +203,16 @@ def status(state: Status, seeds: Path, index: Path) -> str:
         lines.append("")
         for name, entry in manifest.sources.items():
             lines.append(
-                f"  {name}  {entry.date or 'undated':<10}  {entry.chunks:>4} chunks  "
-                f"{entry.title or '(untitled)'}"
+                f"  {name}  {entry.date or 'undated':<10}  {entry.language or '--':<2}  "
+                f"{entry.chunks:>4} chunks  {entry.title or '(untitled)'}"
             )
+    lines.extend(f"note: {n}" for n in state.notes)
     lines.extend(f"warning: {w}" for w in state.warnings)
     return "\n".join(printable(line) for line in lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {count}" for key, count in counts.items())
 
 
 def evaluation(table: dict[str, dict[str, float]], queries: int) -> str:
@@ -239,7 +255,7 @@ def context(item: Context, width: int) -> str:
         mark = "»" if asked else " "
         lines.append(
             f"{mark} ¶{passage.paragraph}  "
-            + click.style(citation(passage.source, passage.lines), dim=not asked)
+            + click.style(citation(passage), dim=not asked)
         )
         span = (0, len(passage.text)) if asked else (0, 0)
         lines.extend(wrap_highlighted(passage.text, span, max(40, width), indent))

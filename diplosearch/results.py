@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from diplosearch.corpus import SourceFile
+    from diplosearch.ingest.corpus import SourceFile
     from diplosearch.store.records import SourceEntry
 
 
@@ -49,21 +49,36 @@ class RefreshReport:
     waited: float = 0.0
 
 
+def page_json(pages: tuple[int, int] | None) -> int | list[int] | None:
+    """A citation's ``page`` in JSON: the page, or ``[first, last]`` across a break."""
+    if pages is None:
+        return None
+    return pages[0] if pages[0] == pages[1] else list(pages)
+
+
 @dataclass(frozen=True)
 class Citation:
-    """Where else a collapsed near-duplicate passage appears."""
+    """Where a passage is: where else a collapsed near-duplicate appears, or a passage
+    of ``show``. ``lines`` are the file's lines (text and Markdown only), ``page`` a
+    PDF's (first, last) page, ``url`` a web page's address."""
 
     source: str
     paragraph: int
-    lines: tuple[int, int]
+    lines: tuple[int, int] | None
     date: str | None
     text: str = ""
+    page: tuple[int, int] | None = None
+    url: str | None = None
+    format: str = "text"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "paragraph": self.paragraph,
-            "lines": list(self.lines),
+            "lines": list(self.lines) if self.lines else None,
+            "page": page_json(self.page),
+            "url": self.url,
+            "format": self.format,
             "date": self.date,
         }
 
@@ -76,7 +91,8 @@ class SearchResult:
     title: str | None
     date: str | None
     paragraph: int
-    lines: tuple[int, int]
+    #: The file's lines (text and Markdown; ``None`` for other formats).
+    lines: tuple[int, int] | None
     text: str
     section: str | None
     chunk_id: str
@@ -84,6 +100,10 @@ class SearchResult:
     #: Character offsets in ``text`` of the sentence that best matches the query.
     highlight: tuple[int, int] = (0, 0)
     also_in: tuple[Citation, ...] = ()
+    #: A PDF's (first, last) page; a web page's canonical URL; how the file was read.
+    page: tuple[int, int] | None = None
+    url: str | None = None
+    format: str = "text"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,7 +113,10 @@ class SearchResult:
             "title": self.title,
             "date": self.date,
             "paragraph": self.paragraph,
-            "lines": list(self.lines),
+            "lines": list(self.lines) if self.lines else None,
+            "page": page_json(self.page),
+            "url": self.url,
+            "format": self.format,
             "text": self.text,
             "section": self.section,
             "speakers": list(self.speakers),

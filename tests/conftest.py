@@ -42,3 +42,27 @@ def real_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     shutil.copytree(SEEDS, seeds)
     Engine(seeds, root / "index").refresh()
     return seeds, root / "index"
+
+
+#: What a query must never import: seconds of start-up (torch alone is most of them).
+HEAVY_MODULES = ("torch", "transformers", "sentence_transformers", "sklearn")
+
+
+def heavy_imports_of_a_search(seeds: Path, index: Path, query: str) -> list[str]:
+    """The heavy modules a real CLI search imports, in a new process (the search must
+    answer)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json\n"
+        "from diplosearch.cli import cli\n"
+        f"cli(['search', {query!r}, '--json', '--seeds', {str(seeds)!r},"
+        f" '--index', {str(index)!r}], standalone_mode=False)\n"
+        f"heavy = sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)\n"
+        "print(json.dumps(heavy), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["results"]
+    return json.loads(done.stderr.strip().splitlines()[-1])

@@ -28,6 +28,7 @@ import shutil
 import sqlite3
 import sys
 import threading
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -184,7 +185,8 @@ def check_case(scenario: Scenario, work: Path, site: str, code: int, injector: I
         injector.target = None
     label = f"{scenario.name}: {site} {errno.errorcode[code]}"
     assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"{label}: traceback {result.exception!r}"
+        f"{label}: traceback {result.exception!r}\n"
+        + "".join(traceback.format_exception(*result.exc_info))
     )
     assert "Traceback" not in result.output, f"{label}: {result.output}"
     if result.exit_code:
@@ -233,6 +235,7 @@ def sites(scenario: Scenario, work: Path, injector: Injector) -> list[str]:
 
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+RAILWAY = Path(__file__).resolve().parent / "fixtures" / "railway"
 QUERY = ("search", "railway", "-k", "5", "--json")
 
 
@@ -251,14 +254,16 @@ def test_model() -> Iterator[None]:
 
 
 def _corpus(folder: Path, version: int) -> None:
-    """Two versions of a small corpus of seed articles: the second edits one, removes one
-    and adds one, so a refresh re-reads, reuses, drops and adds."""
+    """Two versions of a small corpus of seed articles, a PDF and a web page: the second
+    edits one, removes one and adds two (a Markdown note and the web page, which goes
+    through the extraction cache), so a refresh re-reads, reuses, drops and adds."""
     seeds = folder / "seeds"
     if seeds.exists():
         shutil.rmtree(seeds)
     seeds.mkdir(parents=True)
     for name in ("000_2bc4590b1f4df84e.txt", "002_8c99b24f35ad4fd7.txt"):
         shutil.copy(SEEDS / name, seeds / name)
+    shutil.copy(RAILWAY / "joint-statement.pdf", seeds / "statement.pdf")
     text = (SEEDS / "004_a4e9bfabf5eb1571.txt").read_text(encoding="utf-8")
     if version == 1:
         shutil.copy(SEEDS / "003_605b4ee0f7fb2dfc.txt", seeds / "003_605b4ee0f7fb2dfc.txt")
@@ -270,6 +275,7 @@ def _corpus(folder: Path, version: int) -> None:
         (seeds / "notes.md").write_text(
             "# Notes\n\nRailway talks resumed in Tashkent on 6 June 2024.\n", encoding="utf-8"
         )
+        shutil.copy(RAILWAY / "xinhua-kyrgyzstan.html", seeds / "page.html")
 
 
 def prepare(root: Path) -> list[Scenario]:

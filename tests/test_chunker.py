@@ -6,7 +6,7 @@ from functools import cache
 
 import pytest
 
-from diplosearch.chunker import Document, parse_document, split_lines
+from diplosearch.ingest.chunker import Document, parse_document, split_lines
 from diplosearch.models import MiniLM
 from tests.conftest import SEEDS
 

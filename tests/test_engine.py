@@ -232,7 +232,7 @@ def test_empty_or_missing_corpus_is_a_typed_error(tmp_path: Path):
     with pytest.raises(CorpusError, match="not found"):
         Engine(tmp_path / "nope", tmp_path / "index", HashingModel()).search("x")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(CorpusError, match=r"no \.txt or \.md"):
+    with pytest.raises(CorpusError, match=r"no documents in"):
         Engine(tmp_path / "empty", tmp_path / "index", HashingModel()).search("x")
 
 
@@ -465,3 +465,17 @@ def test_a_permission_error_while_repairing_the_pointer_moves_nothing(
         fake_engine.refresh(heal=True)
     assert (root / "CURRENT").read_text() == "damaged\n"
     assert not list(root.glob("damaged-*"))
+
+
+def test_a_query_of_more_words_than_the_coverage_measure_tells_apart(fake_engine: Engine):
+    """The coverage measure tells apart the first 22 terms of a query in one search; a
+    longer question (a pasted sentence, a Russian one whose words also count as stems)
+    once raised KeyError in the hybrid ranking."""
+    words = (
+        "railway China Kyrgyzstan Uzbekistan construction project feasibility study "
+        "connectivity corridor investment trade customs clearance enterprises agriculture "
+        "energy vehicles commerce cooperation security pandemic economy friendship summit"
+    )
+    assert len(words.split()) > 22
+    response = fake_engine.search(words, k=3)
+    assert response.results

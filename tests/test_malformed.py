@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from diplosearch import corpus
 from diplosearch.cli import cli
 from diplosearch.engine import Engine
 from diplosearch.filters import Filters
+from diplosearch.ingest import corpus
 from tests.conftest import REPO
 from tests.fakes import HashingModel
 
@@ -57,7 +57,8 @@ def make_corpus(root: Path, outside: Path) -> dict[str, str | None]:
     put("bad\x1bname.txt", b"Title line\n\nA file name with an escape character.\n")
     (root / "deep" / "er" / "still").mkdir(parents=True)
     put("deep/er/still/nested.md", b"# Nested\n\nA nested document.\n")
-    put("notes.pdf", b"%PDF-1.4 not a document suffix", "unsupported format .pdf")
+    put("notes.pdf", b"%PDF-1.4 not a whole PDF", "the PDF is damaged or truncated")
+    put("memo.rtf", b"{\\rtf1 a format not read}", "unsupported format .rtf")
     put("README", b"no extension at all", "unsupported file without an extension")
     (root / ".hidden.txt").write_text("hidden files are ignored")
 
@@ -184,7 +185,7 @@ def test_huge_single_line_in_bounded_memory(tmp_path: Path):
     code = f"""
 import sys
 sys.path.insert(0, {str(REPO)!r})
-from diplosearch.chunker import parse_document
+from diplosearch.ingest.chunker import parse_document
 from diplosearch.models import MiniLM
 model = MiniLM()
 text = "Headline\\n\\n" + "The ministers said the railway will open soon. " * 420_000
@@ -230,14 +231,14 @@ def _race(monkeypatch, change) -> None:
     """Run ``change`` once, after the build's scan has hashed the corpus and just before it
     reads the first changed document: the deterministic form of a file rewritten or
     swapped during a build."""
-    real_read = corpus.SourceFile.read
+    real_read = corpus.SourceFile.read_bytes
 
     def change_then_read(self):
         change()
-        monkeypatch.setattr(corpus.SourceFile, "read", real_read)
+        monkeypatch.setattr(corpus.SourceFile, "read_bytes", real_read)
         return real_read(self)
 
-    monkeypatch.setattr(corpus.SourceFile, "read", change_then_read)
+    monkeypatch.setattr(corpus.SourceFile, "read_bytes", change_then_read)
 
 
 def test_a_file_rewritten_during_a_build_is_indexed_as_read(seeds: Path, tmp_path, monkeypatch):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 
 from diplosearch.encoder import QueryEncoder
 from diplosearch.engine import Engine
 from diplosearch.models import MiniLM
 from diplosearch.store import IndexStore
+from tests.conftest import heavy_imports_of_a_search
 
 RAILWAY_QUESTION = "what was said about the China-Kyrgyzstan-Uzbekistan railway"
 #: The five railway statements in the seeds, as (file prefix, line).
@@ -53,15 +50,4 @@ def test_railway_question_finds_all_five_statements(real_index):
 
 def test_query_path_never_imports_torch(real_index):
     seeds, index = real_index
-    code = (
-        "import sys, json\n"
-        "from diplosearch.cli import cli\n"
-        f"cli(['search', 'railway', '--json', '--seeds', {str(seeds)!r},"
-        f" '--index', {str(index)!r}], standalone_mode=False)\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'sklearn')"
-        " if m in sys.modules)\n"
-        "print(json.dumps(heavy), file=sys.stderr)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout)["results"]
-    assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+    assert heavy_imports_of_a_search(seeds, index, "railway") == []

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from diplosearch import metadata
-from diplosearch.chunker import parse_document
 from diplosearch.errors import IndexCorruptError, IndexMismatchError
+from diplosearch.ingest import metadata
+from diplosearch.ingest.chunker import parse_document
 from diplosearch.store import IndexStore
 from diplosearch.store.records import CURRENT, FORMAT_VERSION, Manifest
 

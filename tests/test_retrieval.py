@@ -10,14 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from diplosearch import fusion
-from diplosearch.chunker import parse_document
 from diplosearch.cli import cli
 from diplosearch.engine import Engine
 from diplosearch.errors import QueryError
 from diplosearch.filters import Filters, period_bound
 from diplosearch.highlight import best_sentence
+from diplosearch.ingest.chunker import parse_document
+from diplosearch.ingest.speakers import canonical_names
 from diplosearch.lexical import parse_query
-from diplosearch.speakers import canonical_names
 from diplosearch.store import IndexStore
 from tests.conftest import SEEDS
 

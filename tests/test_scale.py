@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from diplosearch import ann, corpus, store
+from diplosearch import ann, store
 from diplosearch.cli import cli
 from diplosearch.encoder import span_vectors
 from diplosearch.engine import Engine
 from diplosearch.errors import IndexCorruptError
+from diplosearch.ingest import corpus
 from diplosearch.models import BATCH_TOKENS, DEFAULT_MODEL, MAX_BATCH, _length_batches
 from diplosearch.store import files as store_files
 from diplosearch.store import loaded as store_loaded

@@ -15,6 +15,7 @@ Layout of the index folder::
         sentences.npy       vectors of the sentences of multi-sentence chunks, in row order
     damaged-gen-000006-…/   a generation that failed its checks, set aside, never deleted
     embeddings.sqlite       embedding cache (see store/cache.py)
+    extractions.sqlite      text extracted from PDFs, web pages, Word files (store/cache.py)
     .verified.json          stat stamps of files whose checksums passed (see check_file)
     .skipped.json           stat stamps of corpus files skipped as binary (see corpus.scan)
     encoders/<model>/       ONNX query encoder (see encoder.py)

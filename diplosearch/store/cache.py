@@ -1,7 +1,10 @@
-"""The embedding cache: vectors keyed by model and chunk-text hash, in SQLite.
+"""The caches: vectors keyed by model and chunk-text hash, and documents' extracted text
+keyed by file hash, in SQLite.
 
 Rebuilding the index after an edit re-embeds only texts never seen before by this model;
 everything else, including text that moved to another file or paragraph, comes from here.
+Likewise a PDF, web page or Word file is parsed once per content and extractor version:
+an unchanged 300-page PDF is never parsed again, even when everything is re-chunked.
 SQLite gives atomic, crash-safe inserts and safe use from several processes.
 
 The cache is never trusted: each entry carries a checksum of its model, key and vectors
@@ -17,9 +20,17 @@ import hashlib
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
+_EXTRACTIONS = """
+CREATE TABLE IF NOT EXISTS extractions (
+    key TEXT NOT NULL PRIMARY KEY,
+    extracted TEXT NOT NULL,
+    checksum BLOB NOT NULL
+) WITHOUT ROWID
+"""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS vectors (
     model TEXT NOT NULL,
@@ -46,14 +57,18 @@ def _checksum(model_key: str, key: str, blob: bytes) -> bytes:
     return hashlib.blake2b(f"{model_key}\0{key}\0".encode() + blob, digest_size=8).digest()
 
 
-class EmbeddingCache:
-    def __init__(self, path: Path, model_key: str, dimension: int) -> None:
+class _Cache:
+    """A cache file: opened or created, and removed and started afresh when damaged."""
+
+    #: What the cache holds, for messages.
+    what = "cache"
+    _statements: tuple[str, ...] = ()
+
+    def __init__(self, path: Path) -> None:
         """Open (or create) the cache at ``path``. A file that is not a readable SQLite
         database is removed first, with a notice in :attr:`notices`. Raises
         :class:`sqlite3.Error` or :class:`OSError` only when the folder cannot be written."""
         self.path = path
-        self.model_key = model_key
-        self.dimension = dimension
         #: What was found damaged and started afresh, for the user.
         self.notices: list[str] = []
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,8 +81,8 @@ class EmbeddingCache:
         db = sqlite3.connect(self.path, timeout=60)
         try:
             with db:
-                db.execute(_OLD_TABLE)
-                db.execute(_SCHEMA)
+                for statement in self._statements:
+                    db.execute(statement)
         except sqlite3.Error:
             db.close()
             raise
@@ -86,19 +101,29 @@ class EmbeddingCache:
             with contextlib.suppress(FileNotFoundError):
                 Path(f"{self.path}{suffix}").unlink()
         self.notices.append(
-            f"the embedding cache {self.path} was unreadable ({exc}); it was removed and "
-            "its vectors are embedded again"
+            f"the {self.what} {self.path} was unreadable ({exc}); it was removed and "
+            "what it held is made again"
         )
         self._db = self._open()
 
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> EmbeddingCache:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class EmbeddingCache(_Cache):
+    what = "embedding cache"
+    _statements = (_OLD_TABLE, _SCHEMA)
+
+    def __init__(self, path: Path, model_key: str, dimension: int) -> None:
+        self.model_key = model_key
+        self.dimension = dimension
+        super().__init__(path)
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """Cached rows (one or more vectors per text) for those of ``hashes`` that have
@@ -154,6 +179,44 @@ class EmbeddingCache:
                 "INSERT OR REPLACE INTO vectors (model, text_sha256, vector, checksum) "
                 "VALUES (?, ?, ?, ?)",
                 rows,
+            )
+
+
+class ExtractionCache(_Cache):
+    """Extracted documents (ingest/formats.Extracted as JSON: data, never code) by key: the
+    file's SHA-256, the format it was read as and the extractor's version. An entry whose
+    checksum fails or that does not parse is a miss: the file is extracted again."""
+
+    what = "extraction cache"
+    _statements = (_EXTRACTIONS,)
+
+    def get(self, key: str) -> str | None:
+        try:
+            row = self._db.execute(
+                "SELECT extracted, checksum FROM extractions WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._start_afresh(exc)
+            return None
+        if row is None or not isinstance(row[0], str):
+            return None
+        if row[1] != _checksum(self.what, key, row[0].encode("utf-8")):
+            return None
+        return row[0]
+
+    def put(self, key: str, extracted: str) -> None:
+        row = (key, extracted, _checksum(self.what, key, extracted.encode("utf-8")))
+        try:
+            self._put(row)
+        except sqlite3.DatabaseError as exc:
+            self._start_afresh(exc)
+            self._put(row)
+
+    def _put(self, row: tuple[str, str, bytes]) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO extractions (key, extracted, checksum) VALUES (?, ?, ?)",
+                row,
             )
 
 

@@ -12,9 +12,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from diplosearch.corpus import stat_stamp
+from diplosearch.ingest.corpus import stat_stamp
 
 CACHE = "embeddings.sqlite"
+#: Extracted text of PDFs, web pages and Word files, by file hash (see store/cache.py).
+EXTRACTIONS = "extractions.sqlite"
 #: Stat stamps of index files whose checksums passed (see ``check_file``).
 VERIFIED = ".verified.json"
 #: Stat stamps of corpus files skipped for their bytes (see corpus.scan).

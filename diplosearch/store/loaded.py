@@ -138,7 +138,11 @@ class LoadedIndex:
             return self._lexical
         path = self.folder / LEXICAL
         try:
-            index = LexicalIndex(path, self.manifest.acronyms)
+            index = LexicalIndex(
+                path,
+                self.manifest.acronyms,
+                {entry.language for entry in self.manifest.sources.values()},
+            )
             count = index.count()
         except OSError as exc:
             if denied(exc):

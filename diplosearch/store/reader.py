@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from diplosearch.chunks import Chunk
-from diplosearch.corpus import SKIP_REASONS, Skipped
 from diplosearch.errors import (
     AccessError,
     IndexCorruptError,
@@ -24,8 +23,9 @@ from diplosearch.errors import (
     denied,
     unreadable,
 )
+from diplosearch.ingest.corpus import Skipped, known_reason
 from diplosearch.store import files, folders
-from diplosearch.store.files import CACHE, ENCODERS, SKIPPED, VERIFIED
+from diplosearch.store.files import CACHE, ENCODERS, EXTRACTIONS, SKIPPED, VERIFIED
 from diplosearch.store.loaded import ChunkTable, LoadedIndex
 from diplosearch.store.records import (
     CHUNKS,
@@ -79,6 +79,10 @@ class IndexReader:
     @property
     def cache_path(self) -> Path:
         return self.root / CACHE
+
+    @property
+    def extractions_path(self) -> Path:
+        return self.root / EXTRACTIONS
 
     def encoder_dir(self, key: str) -> Path:
         return self.root / ENCODERS / key
@@ -278,7 +282,7 @@ class IndexReader:
         for name, value in self.read_note(SKIPPED).items():
             # Known reasons only: the note is a file anyone who may write the index could
             # change, and its reason is shown to the user.
-            if isinstance(value, list) and len(value) == 5 and value[4] in SKIP_REASONS:
+            if isinstance(value, list) and len(value) == 5 and known_reason(value[4]):
                 with contextlib.suppress(TypeError, ValueError):
                     skipped[name] = (*(int(v) for v in value[:4]), str(value[4]))  # type: ignore[assignment]
         return skipped

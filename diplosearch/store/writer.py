@@ -231,10 +231,12 @@ class IndexWriter:
             np.save(buffer, table)
             files.write_file(tmp / ROWS, buffer.getvalue())
             titles = {name: entry.title or "" for name, entry in manifest.sources.items()}
+            languages = {name: entry.language for name, entry in manifest.sources.items()}
             lexical.write(
                 tmp / LEXICAL,
                 [c.text for c in chunks],
                 [f"{titles.get(c.source, '')}\n{c.section or ''}" for c in chunks],
+                [languages.get(c.source) for c in chunks],
             )
             names = [*DATA_FILES, *(f"{LEXICAL}/{p.name}" for p in (tmp / LEXICAL).iterdir())]
             files.fsync(tmp / LEXICAL)

@@ -58,7 +58,7 @@ BOILERPLATE_RE = re.compile(
     re.I,
 )
 
-_TERMINAL = tuple(".!?,;:…)")
+_TERMINAL = tuple(".!?,;:…)。！？；：，」』")
 _MARKDOWN_HEADING_RE = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<text>.+?)\s*#*\s*$")
 
 
@@ -151,6 +151,8 @@ def looks_like_heading(paragraph: str) -> bool:
     text = paragraph.strip()
     if not text or "\n" in text or len(text) > 200 or len(text.split()) > 20:
         return False
+    if " | " in text:  # a table's row (cells joined by extraction): content, not a title
+        return False
     spoken = _TRAILING_NOTES_RE.sub("", text)
     if spoken and spoken != text and spoken.endswith(_TERMINAL):
         return False
@@ -171,7 +173,7 @@ def heading_shape(paragraph: str) -> str | None:
     "(c) Agriculture and forests."). Numbered ones are also how list items look: the
     chunker checks what follows before it calls one a heading."""
     text = paragraph.strip()
-    if not text or "\n" in text:
+    if not text or "\n" in text or " | " in text:  # no table row heads a section
         return None
     if looks_like_heading(text):
         return "headline"

@@ -4,7 +4,7 @@ The walk stays inside the corpus folder and never blocks or crashes on what it m
 symbolic links that loop or lead outside, FIFOs and device files (opening a FIFO would
 hang), unreadable files, folders named like documents, binary files. Each is skipped with
 one warning. A document is read once: the bytes hashed are the bytes decoded
-(:meth:`SourceFile.read`). Decoding handles byte-order marks, UTF-16/32, invalid UTF-8
+(:meth:`SourceFile.read_bytes`). Decoding handles byte-order marks, UTF-16/32, invalid UTF-8
 (replaced, with a warning) and stray NUL bytes; line endings are left to the chunker,
 which numbers lines as an editor does.
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple, Protocol
 
 from diplosearch.errors import CorpusError
+from diplosearch.ingest.formats import BINARY_FORMATS, FORMATS, format_of, sniff
 
 
 class KnownFile(Protocol):
@@ -34,8 +35,8 @@ class KnownFile(Protocol):
     stamp: tuple[int, int, int, int] | None
 
 
-#: File endings treated as documents; everything else in the folder is ignored.
-DOCUMENT_SUFFIXES = (".txt", ".md")
+#: File endings treated as documents; every other file in the folder is named in a warning.
+DOCUMENT_SUFFIXES = tuple(FORMATS)
 #: Control bytes that do not occur in text (tab, newlines, form feed and escape do).
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
 #: How much of a file decides whether it is binary.
@@ -66,8 +67,9 @@ class SourceFile(NamedTuple):
     #: The file's inode when the scan saw it: reading checks it is still that file.
     inode: int | None = None
 
-    def read(self) -> tuple[str, list[str], SourceFile]:
-        """The document's text, warnings about its encoding, and the source as read.
+    def read_bytes(self) -> tuple[bytes, list[str], SourceFile]:
+        """The document's bytes, a warning if it changed since the scan, and the source
+        as read.
 
         Read once, as git does: the file is opened without following a link, checked to
         be the regular file the scan saw, and its bytes are hashed and decoded in one
@@ -81,16 +83,11 @@ class SourceFile(NamedTuple):
             raise SourceChanged(f"{self.relpath}: {exc}") from exc
         except OSError as exc:
             raise CorpusError(f"cannot read {self.relpath}: {exc.strerror}") from exc
-        text, warnings = decode(data, self.relpath)
         sha256 = hashlib.sha256(data).hexdigest()
         if sha256 == self.sha256:
-            return text, warnings, self
+            return data, [], self
         changed = self._replace(sha256=sha256, size=len(data), stamp=None)
-        return (
-            text,
-            [*warnings, f"{self.relpath} changed while it was read; indexed as read"],
-            changed,
-        )
+        return data, [f"{self.relpath} changed while it was read; indexed as read"], changed
 
 
 class SourceChanged(CorpusError):
@@ -254,10 +251,7 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_r
                 # folder is named, so its absence from the answers is never a surprise.
                 suffix = os.path.splitext(shown)[1].lower()
                 what = f"format {suffix}" if suffix else "file without an extension"
-                warnings.append(
-                    f"skipping {rel}: unsupported {what} (documents are "
-                    f"{' and '.join(DOCUMENT_SUFFIXES)} files)"
-                )
+                warnings.append(f"skipping {rel}: unsupported {what} ({SUPPORTED})")
                 continue
             if shown != name:
                 warnings.append(f"{rel}: the file name is not valid UTF-8; cited as shown here")
@@ -299,10 +293,28 @@ def _walk(root: Path, warnings: list[str]) -> Iterator[tuple[str, str, os.stat_r
         )
 
 
+#: What the walk says about a file that is not a document.
+SUPPORTED = f"documents are {', '.join(DOCUMENT_SUFFIXES[:-1])} and {DOCUMENT_SUFFIXES[-1]} files"
 #: Why a binary file is skipped.
 BINARY = "a binary file"
-#: The reasons a scan remembers a skipped file for (see Scan.skipped).
-SKIP_REASONS = (BINARY,)
+#: How the reasons a file is skipped for its content begin: a binary file, or one that
+#: cannot be read as its format (formats.ExtractionError's messages).
+SKIP_REASONS = (
+    BINARY, "the PDF ", "not a ", "the Word ", "no main text ", "unreadable HTML"
+)
+#: Longest reason remembered.
+_MAX_REASON = 300
+
+
+def known_reason(reason: object) -> bool:
+    """Whether ``reason`` is one a scan remembers a skipped file for: the note holding
+    them is a file, and its reasons are shown to the user."""
+    return (
+        isinstance(reason, str)
+        and reason.startswith(SKIP_REASONS)
+        and len(reason) <= _MAX_REASON
+        and reason.isprintable()
+    )
 #: A file modified this close to its hashing may change again within one timestamp tick.
 _RACY_NS = 2_000_000_000
 
@@ -355,7 +367,13 @@ def scan(
             handle, info = open_regular(location)
             with handle:
                 first = handle.read(1 << 20)
-                if looks_binary(first[:_SNIFF]):  # before hashing a large binary file
+                # Before hashing a large binary file; a PDF or Word file is binary by
+                # nature, and so is one of those named .txt (read as what it is).
+                if (
+                    format_of(relpath) not in BINARY_FORMATS
+                    and sniff(first[:_SNIFF]) is None
+                    and looks_binary(first[:_SNIFF])
+                ):
                     result.warnings.append(f"skipping {relpath}: {BINARY}")
                     if max(info.st_mtime_ns, info.st_ctime_ns) < started - _RACY_NS:
                         result.skipped[relpath] = (*stat_stamp(info), BINARY)

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from diplosearch.sentences import sentence_spans
+from diplosearch.ingest.sentences import sentence_spans
 
 _VERBS = (
     r"said|says|noted|added|stressed|stated|told|urged|called|expressed|emphasized|"

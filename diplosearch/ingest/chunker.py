@@ -18,10 +18,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from diplosearch import metadata
 from diplosearch.chunks import Chunk, Document
-from diplosearch.sentences import sentence_spans
-from diplosearch.speakers import speakers_of_paragraphs
+from diplosearch.ingest import dates, metadata
+from diplosearch.ingest.formats import Extracted, PageMarks, page_span
+from diplosearch.ingest.sentences import sentence_spans
+from diplosearch.ingest.speakers import speakers_of_paragraphs
 
 #: A block whose lines (all but the last) are at most this long is hard-wrapped prose and is
 #: joined into one paragraph; otherwise each line is a paragraph of its own (as in files that
@@ -252,15 +253,40 @@ def _document_dates(text: str, header_date: str | None) -> tuple[dt.date | None,
     return None, metadata.first_full_date(text)
 
 
-def parse_document(source: str, text: str, count_tokens: TokenCounter, max_tokens: int) -> Document:
-    """Chunk one document. ``count_tokens`` and ``max_tokens`` describe the model's window
+#: Paragraphs at a document's start where a written date is taken as its date (a
+#: dateline, a statement's date line) when nothing else dates it, and how far into each
+#: the date may begin: a dateline's date comes first ("СИАНЬ, 19 мая 2023 года. ..."),
+#: while "... in force until 31 December 2099" names some other day.
+DATE_PARAGRAPHS = 3
+DATE_AT_START = 40
+#: A file's own title that is a file name or a converter's label, not a title.
+_FILE_TITLE_RE = re.compile(r"(?i)\.(pdf|docx?|rtf|txt|html?)$|^microsoft word\b|^untitled\b")
+
+
+def _as_extracted(source: str, content: str | Extracted) -> Extracted:
+    if isinstance(content, Extracted):
+        return content
+    return Extracted(format="markdown" if source.lower().endswith(".md") else "text", text=content)
+
+
+def parse_document(
+    source: str, content: str | Extracted, count_tokens: TokenCounter, max_tokens: int
+) -> Document:
+    """Chunk one document, given as its text or as extracted from its file (see
+    ingest/formats). ``count_tokens`` and ``max_tokens`` describe the model's window
     (word pieces, special tokens excluded)."""
+    extracted = _as_extracted(source, content)
+    text = extracted.text
     lines = split_lines(text)
     front: dict[str, object] = {}
-    if source.lower().endswith(".md"):
+    if extracted.format == "markdown":
         front, lines = metadata.front_matter(lines)
     header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
-    header = metadata.parse_header(lines[header_index]) if header_index is not None else None
+    header = (
+        metadata.parse_header(lines[header_index])
+        if header_index is not None and extracted.lined
+        else None
+    )
     paragraphs = _paragraphs(_blocks(lines, header_index if header else None))
 
     # The article ends where a web page's comment form begins; furniture is dropped.
@@ -271,11 +297,20 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
     paragraphs = [p for p in paragraphs if not metadata.is_boilerplate(p.text)]
 
     header_date, header_title = header if header else (None, "")
-    # Front matter says what the text may not: its title and date come first.
+    # Front matter and the file's metadata say what the text may not: their title and
+    # date come first (a PDF's own title only when the text gives none: it is often
+    # the name of the file it was printed from).
     front_title = front.get("title")
     front_title = " ".join(front_title.split()) if isinstance(front_title, str) else None
-    header_date = metadata.front_date(front.get("date")) or header_date
+    file_title = extracted.title
+    if file_title is not None and _FILE_TITLE_RE.search(file_title):
+        file_title = None
+    if extracted.format != "pdf":
+        front_title = front_title or file_title
+    header_date = metadata.front_date(front.get("date")) or extracted.date or header_date
     publication, reference = _document_dates(text, header_date)
+    if reference is None and extracted.language not in (None, "en"):
+        reference = dates.first_date(text[:5000], extracted.language)
     datelines = [metadata.parse_dateline(p.text) for p in paragraphs]
 
     # A one-word header title ("Politics") is a desk label; the headline is then the first
@@ -283,9 +318,10 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
     title: str | None = header_title if len(header_title.split()) > 1 else None
     first_heading = _heading_text(paragraphs[0]) if paragraphs else None
     title_paragraph = None
-    if title is None and first_heading is not None:
+    # A first heading is the title, unless the file names another: then it heads a section.
+    if title is None and first_heading is not None and front_title in (None, first_heading):
         title, title_paragraph = first_heading, paragraphs[0].number
-    title = front_title or title or header_title or None
+    title = front_title or title or header_title or file_title or None
 
     if publication is None:
         publication = next(
@@ -296,7 +332,20 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
             ),
             None,
         )
+    if publication is None:
+        publication = next(
+            (
+                date
+                for p in paragraphs[:DATE_PARAGRAPHS]
+                if (date := dates.first_date(p.text, extracted.language, within=DATE_AT_START))
+                and date <= dt.date.today()  # a document is not written after today
+            ),
+            None,
+        )
+    if publication is None and extracted.fallback_date:
+        publication = metadata.parse_iso(extracted.fallback_date)
     doc_date = publication.isoformat() if publication else None
+    pages = extracted.pages
 
     chunks: list[Chunk] = []
     section: str | None = None
@@ -307,6 +356,10 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
         # A headline followed by a dateline opens a report of its own (a digest's sub-article).
         following = datelines[index + 1] if index + 1 < len(datelines) else None
         heading = _heading_text(paragraph) if index > 0 else None
+        first_md = metadata.markdown_heading(paragraph.text) if index == 0 else None
+        if first_md is not None and paragraph.number != title_paragraph:
+            section, section_date, article = first_md, doc_date, None  # a Word file's heading
+            continue
         if heading is not None and following is not None and following.opens_story:
             section = article = heading
             resolved = metadata.resolve_dateline(following, reference)
@@ -341,6 +394,7 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
                     section=section,
                     date=section_date,
                     text=paragraph.text[start:end],
+                    pages=_pages(pages, paragraph, start, end),
                 )
             )
     huge = {p.number for p in paragraphs if len(p.text) > HUGE_PARAGRAPH}
@@ -355,4 +409,27 @@ def parse_document(source: str, text: str, count_tokens: TokenCounter, max_token
         )
         for c, names in zip(chunks, spoken, strict=True)
     ]
-    return Document(source=source, title=title, date=doc_date, chunks=tuple(chunks))
+    return Document(
+        source=source,
+        title=title,
+        date=doc_date,
+        chunks=tuple(chunks),
+        format=extracted.format,
+        language=extracted.language,
+        url=extracted.url,
+    )
+
+
+def _pages(
+    pages: tuple[PageMarks, ...] | None, paragraph: _Paragraph, start: int, end: int
+) -> tuple[int, int] | None:
+    """The (first, last) page of characters ``start`` to ``end`` of ``paragraph``: for a
+    PDF paragraph (one line of the extracted text), exactly the pages its part is on."""
+    if not pages:
+        return None
+    first_line, last_line = paragraph.line_of(start), paragraph.line_of(end - 1)
+    if not 1 <= first_line <= last_line <= len(pages):
+        return None
+    if paragraph.single_line:
+        return page_span(pages[first_line - 1], start, end)
+    return pages[first_line - 1][0][1], pages[last_line - 1][-1][1]
