@@ -97,3 +97,15 @@ def test_docs_report_what_the_sample_measures(bench: ModuleType, figures: dict[s
         "docs/formats.md, Extraction quality, no longer shows the measured figures; "
         "run python benchmarks/extraction.py and copy its summary table"
     )
+
+
+def test_the_readme_states_the_measured_figures(bench: ModuleType, figures: dict[str, Any]):
+    """The front page quotes four of the figures: they must be the measured ones."""
+    measured = bench.summary_rows(figures)
+    share = {label.split(" (")[0]: value.split()[0] for label, value in measured.items()}
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert (
+        f"{share['main text kept']} of the judged article sentences are kept and "
+        f"{share['boilerplate dropped']} of the judged boilerplate dropped; the title is "
+        f"right on {share['title right']} of pages and the date on {share['date right']}"
+    ) in readme
