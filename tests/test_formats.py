@@ -433,3 +433,20 @@ def test_a_date_the_text_mentions_later_is_not_the_documents():
     assert parse_document("a.txt", spanish, len, 256).date == "2023-05-05"  # any language
     found = dates.first_date("Madrid, 5 de mayo de 2023.", "es")
     assert found is not None and found.isoformat() == "2023-05-05"
+
+
+def test_every_reason_a_file_is_skipped_for_is_one_the_scan_remembers():
+    """A reason the scan would not remember made every search read the file again and
+    write a new generation: a library's message quoting 400 characters of a file, or
+    one that no pattern of the scan knew (the safety net's "cannot be read as")."""
+    from diplosearch.ingest import corpus
+
+    long = ExtractionError("the Word document is damaged (no item named 'word/" + "a" * 400)
+    assert len(str(long)) <= 300 and corpus.known_reason(str(long))
+    escape = ExtractionError("the PDF is damaged or truncated (\x1b]0;title\x07)")
+    assert corpus.known_reason(str(escape)) and "\x1b" not in str(escape)
+    data = bytearray((RAILWAY / "readout.docx").read_bytes())
+    data[data.index(b"PK\x01\x02") + 6] = 100
+    with pytest.raises(ExtractionError) as caught:
+        extract("readout.docx", bytes(data))
+    assert corpus.known_reason(str(caught.value)), str(caught.value)

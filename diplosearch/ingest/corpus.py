@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple, Protocol
 
 from diplosearch.errors import CorpusError
-from diplosearch.ingest.formats import BINARY_FORMATS, FORMATS, format_of, sniff
+from diplosearch.ingest.formats import BINARY_FORMATS, FORMATS, MAX_REASON, format_of, sniff
 
 
 class KnownFile(Protocol):
@@ -72,8 +72,8 @@ class SourceFile(NamedTuple):
         as read.
 
         Read once, as git does: the file is opened without following a link, checked to
-        be the regular file the scan saw, and its bytes are hashed and decoded in one
-        pass, so the hash recorded for a document is the hash of the text indexed. A
+        be the regular file the scan saw, and the bytes hashed are the bytes extracted,
+        so the hash recorded for a document is the hash of the text indexed. A
         file rewritten since the scan comes back with its new hash (and no stamp, so
         that it is checked again); one replaced by another file or a link raises
         :class:`SourceChanged`."""
@@ -300,10 +300,9 @@ BINARY = "a binary file"
 #: How the reasons a file is skipped for its content begin: a binary file, or one that
 #: cannot be read as its format (formats.ExtractionError's messages).
 SKIP_REASONS = (
-    BINARY, "the PDF ", "not a ", "the Word ", "no main text ", "unreadable HTML"
+    BINARY, "the PDF ", "not a ", "the Word ", "no main text ", "unreadable HTML",
+    "cannot be read as ",
 )
-#: Longest reason remembered.
-_MAX_REASON = 300
 
 
 def known_reason(reason: object) -> bool:
@@ -312,7 +311,7 @@ def known_reason(reason: object) -> bool:
     return (
         isinstance(reason, str)
         and reason.startswith(SKIP_REASONS)
-        and len(reason) <= _MAX_REASON
+        and len(reason) <= MAX_REASON
         and reason.isprintable()
     )
 #: A file modified this close to its hashing may change again within one timestamp tick.

@@ -51,8 +51,23 @@ NAMES = {
 }
 
 
+#: Longest reason a file is skipped for (corpus.scan remembers reasons up to this long).
+MAX_REASON = 300
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` on one printable line of at most ``limit`` characters."""
+    text = " ".join(text.split())
+    text = "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class ExtractionError(CorpusError):
-    """A file that cannot be read as its format; the message says why, in one line."""
+    """A file that cannot be read as its format; the message says why, in one printable
+    line short enough for the scan to remember (whatever a library's error quoted)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(_shorten(reason, MAX_REASON))
 
 
 #: Where pages begin in one line of extracted text: (character offset, page) pairs, the
@@ -65,9 +80,7 @@ _CLIP = 120
 def clip(exc: BaseException) -> str:
     """A library's exception as a short, printable phrase for a one-line warning: its
     text comes from the document (an object name, a font name) and may hold anything."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    text = "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in text)
-    return text if len(text) <= _CLIP else text[: _CLIP - 1] + "…"
+    return _shorten(str(exc), _CLIP) or type(exc).__name__
 
 
 def quiet(*loggers: str) -> None:
